@@ -1,0 +1,38 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Hot kernels run without bounds or exclusivity checks; every index they use is
+// derived from shapes validated before the kernel is entered.
+let fast: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "losscli",
+    products: [
+        .executable(name: "losscli", targets: ["LossCLI"]),
+        .library(name: "NpyIO", targets: ["NpyIO"]),
+        .library(name: "LossKit", targets: ["LossKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // zlib from the system (Debian: zlib1g-dev); no vendored C.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "NpyIO", dependencies: ["CZlib"], swiftSettings: fast),
+        .target(name: "LossKit", swiftSettings: fast),
+        .executableTarget(
+            name: "LossCLI",
+            dependencies: [
+                "NpyIO", "LossKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: fast
+        ),
+        .testTarget(name: "NpyIOTests", dependencies: ["NpyIO"], resources: []),
+        .testTarget(name: "LossKitTests", dependencies: ["LossKit", "NpyIO"]),
+        .testTarget(name: "LossCLITests", dependencies: ["NpyIO"]),
+    ],
+    swiftLanguageModes: [.v5]
+)
