@@ -30,7 +30,9 @@ let package = Package(
             ],
             swiftSettings: fast
         ),
-        .testTarget(name: "NpyIOTests", dependencies: ["NpyIO"], resources: []),
+        // Side-by-side benchmarks (`make bench`); not run by CI.
+        .executableTarget(name: "LossBench", dependencies: ["NpyIO", "LossKit"], swiftSettings: fast),
+        .testTarget(name: "NpyIOTests", dependencies: ["NpyIO"]),
         .testTarget(name: "LossKitTests", dependencies: ["LossKit", "NpyIO"]),
         .testTarget(name: "LossCLITests", dependencies: ["NpyIO"]),
     ],

@@ -1,0 +1,1 @@
+print("LossBench: no workloads yet")

@@ -1,0 +1,1 @@
+print("losscli: not yet built")

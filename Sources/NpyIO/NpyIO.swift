@@ -1,0 +1,2 @@
+/// NpyIO: reads and writes NumPy's .npy and .npz files.
+public enum NpyIO {}
