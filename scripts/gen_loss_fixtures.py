@@ -20,19 +20,21 @@ import sys
 import numpy as np
 
 ORACLE_DIR = os.environ.get("MMORACLE_DIR", "/work/shared/oracle")
-sys.path.insert(0, ORACLE_DIR)
-
-import torch  # noqa: E402
-import mmoracle  # noqa: E402
-
-torch.set_num_threads(1)  # reductions in one fixed order, so reruns are byte-identical
-L = mmoracle.load()
-
-GENERATOR = ("scripts/gen_loss_fixtures.py; MMagic 1.2.0 (PyPI wheel, mmagic/models/losses) "
-             f"via mmoracle; torch {torch.__version__}; numpy {np.__version__}; CPU, 1 thread")
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 SHORT = {"float32": "f32", "float64": "f64"}
+torch = L = GENERATOR = DTYPES = None  # set by load_oracle(); --verify needs NumPy only
+
+
+def load_oracle():
+    global torch, L, GENERATOR, DTYPES
+    sys.path.insert(0, ORACLE_DIR)
+    import torch as _torch
+    import mmoracle
+    torch = _torch
+    torch.set_num_threads(1)  # reductions in one fixed order, so reruns are byte-identical
+    L = mmoracle.load()
+    GENERATOR = ("scripts/gen_loss_fixtures.py; MMagic 1.2.0 (PyPI wheel, mmagic/models/losses) "
+                 f"via mmoracle; torch {torch.__version__}; numpy {np.__version__}; CPU, 1 thread")
+    DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 # ----------------------------------------------------------------------------- encoding
@@ -592,13 +594,339 @@ def gen_errors():
     return cases
 
 
+# ----------------------------------------------------------------------------- verify
+# An independent NumPy (float64) restatement of the formulas in /work/shared/spec/losses.md,
+# used only to cross-check the fixtures: forward values of every case, and finite-difference
+# gradients of every float64 case. It shares no code with MMagic or PyTorch.
+
+def _np_reduce(e, w, reduction, sw):
+    if w is not None:
+        e = e * w
+    if w is None or reduction == "sum":
+        return {"none": e, "mean": e.mean(), "sum": e.sum()}[reduction]
+    if reduction == "mean":
+        wf = np.broadcast_to(w, e.shape)
+        if sw:
+            ws = wf.sum(axis=tuple(range(1, e.ndim)), keepdims=True)
+            return (e / (ws + 1e-12)).sum() / e.shape[0]
+        return e.sum() / (wf.sum() + 1e-12)
+    return e
+
+
+def _np_elementwise(kind, d, eps):
+    if kind == "l1":
+        return np.abs(d)
+    if kind == "mse":
+        return d * d
+    return np.sqrt(d * d + eps)
+
+
+def _np_bilinear_ac(x, ho, wo):
+    """F.interpolate(mode='bilinear', align_corners=True)."""
+    def axis_weights(n_in, n_out):
+        m = np.zeros((n_out, n_in))
+        for i in range(n_out):
+            src = i * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+            i0 = int(np.floor(src))
+            i1 = min(i0 + 1, n_in - 1)
+            t = src - i0
+            m[i, i0] += 1 - t
+            m[i, i1] += t
+        return m
+    mh, mw = axis_weights(x.shape[2], ho), axis_weights(x.shape[3], wo)
+    return np.einsum("ah,nchw,bw->ncab", mh, x, mw)
+
+
+def _np_bicubic(x, ho, wo, a=-0.75):
+    """F.interpolate(mode='bicubic', align_corners=False): A = -0.75, clamped taps."""
+    def cubic(t):
+        t = abs(t)
+        if t <= 1:
+            return ((a + 2) * t - (a + 3)) * t * t + 1
+        if t < 2:
+            return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+        return 0.0
+
+    def axis_weights(n_in, n_out):
+        m = np.zeros((n_out, n_in))
+        scale = n_in / n_out
+        for i in range(n_out):
+            src = (i + 0.5) * scale - 0.5
+            i0 = int(np.floor(src))
+            t = src - i0
+            for k in range(-1, 3):
+                m[i, min(max(i0 + k, 0), n_in - 1)] += cubic(k - t)
+        return m
+    mh, mw = axis_weights(x.shape[2], ho), axis_weights(x.shape[3], wo)
+    return np.einsum("ah,nchw,bw->ncab", mh, x, mw)
+
+
+# torch's float32 sum of the 71 float32 taps exp(-(i-35)^2/200) (observed; the correctly
+# rounded sum is 25.05668067932129, one ulp away). With it the kernel below is bit-identical
+# to MMagic's GaussianBlur().kernel.
+TORCH_F32_TAP_SUM = 25.056678771972656
+
+
+def _np_gaussian_blur(m):
+    """MMagic's GaussianBlur: 71x71, sigma 10, zero padding 35, per channel. The kernel is
+    built in float32 (torch.tensor of Python floats; exp correctly rounded to float32, taps
+    divided by their float32 sum, outer product rounded to float32) whatever the input dtype,
+    then cast to it."""
+    arg = np.array([-(i - 35) ** 2 / 200.0 for i in range(71)]).astype(np.float32)
+    g = np.exp(arg.astype(np.float64)).astype(np.float32)
+    g = (g / np.float32(TORCH_F32_TAP_SUM)).astype(np.float32)
+    k = np.outer(g, g).astype(np.float32).astype(np.float64)
+    n, c, h, w = m.shape
+    p = np.zeros((n, c, h + 70, w + 70))
+    p[:, :, 35:35 + h, 35:35 + w] = m
+    out = np.zeros((n, c, h, w))
+    for i in range(h):
+        for j in range(w):
+            out[:, :, i, j] = (p[:, :, i:i + 71, j:j + 71] * k).sum(axis=(2, 3))
+    return out
+
+
+def _np_sobel(x):
+    kx = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=np.float64)
+    ky = kx.T.copy()
+    n, c, h, w = x.shape
+    p = np.zeros((n, c, h + 2, w + 2))
+    p[:, :, 1:-1, 1:-1] = x
+    gx, gy = np.zeros_like(x), np.zeros_like(x)
+    for di in range(3):
+        for dj in range(3):
+            win = p[:, :, di:di + h, dj:dj + w]
+            gx += kx[di, dj] * win
+            gy += ky[di, dj] * win
+    return gx, gy
+
+
+def _np_gan(gan_type, p, args, x, mask=None):
+    real, disc = args["target_is_real"], args.get("is_disc", False)
+    w = p.get("loss_weight", 1.0)
+    lab = p.get("real_label_val", 1.0) if real else p.get("fake_label_val", 0.0)
+    if gan_type == "vanilla":
+        loss = np.mean(np.maximum(x, 0) - x * lab + np.log1p(np.exp(-np.abs(x))))
+    elif gan_type in ("lsgan",):
+        loss = np.mean((x - lab) ** 2)
+    elif gan_type == "l1":
+        loss = np.mean(np.abs(x - lab))
+    elif gan_type == "wgan":
+        loss = -x.mean() if real else x.mean()
+    elif gan_type == "wgan-logistic-ns":
+        z = -x if real else x
+        loss = np.mean(np.where(z > 20, z, np.log1p(np.exp(np.minimum(z, 20)))))
+    elif gan_type == "hinge":
+        if disc:
+            loss = np.mean(np.maximum(0, 1 + (-x if real else x)))
+        else:
+            loss = -x.mean()
+    elif gan_type == "smgan":
+        if x.shape[2:] != mask.shape[2:]:
+            x = _np_bilinear_ac(x, *mask.shape[2:])
+        if disc:
+            tgt = lab if real else _np_gaussian_blur(mask)
+            loss = np.mean((x - tgt) ** 2)
+        else:
+            # MMagic: nn.MSELoss() (mean) * mask / mask.mean(), then mean: the mask cancels.
+            loss = np.mean(np.mean((x - lab) ** 2) * mask / mask.mean())
+    else:
+        raise KeyError(gan_type)
+    return loss if disc else loss * w
+
+
+def np_forward(case, t):
+    """The fixture's output, recomputed from its inputs t (name -> ndarray or list)."""
+    ty, p = case["type"], case["params"]
+    red, sw, w = p.get("reduction", "mean"), p.get("sample_wise", False), p.get("loss_weight", 1.0)
+    pix = {"L1Loss": "l1", "MSELoss": "mse", "CharbonnierLoss": "cb",
+           "L1CompositionLoss": "l1", "MSECompositionLoss": "mse", "CharbonnierCompLoss": "cb"}
+    if ty in ("L1Loss", "MSELoss", "CharbonnierLoss"):
+        e = _np_elementwise(pix[ty], t["pred"] - t["target"], p.get("eps", 1e-12))
+        return w * _np_reduce(e, t.get("weight"), red, sw)
+    if ty in ("L1CompositionLoss", "MSECompositionLoss", "CharbonnierCompLoss"):
+        a = t["pred_alpha"]
+        merged = a * t["fg"] + (1 - a) * t["bg"]
+        wt = t.get("weight")
+        if wt is not None:
+            wt = np.broadcast_to(wt, merged.shape)
+        e = _np_elementwise(pix[ty], merged - t["ori_merged"], p.get("eps", 1e-12))
+        return w * _np_reduce(e, wt, red, sw)
+    if ty == "MaskedTVLoss":
+        x, m = t["pred"], t["mask"]
+        y = _np_reduce(np.abs(x[:, :, :-1, :] - x[:, :, 1:, :]), m[:, :, :-1, :], "mean", False)
+        z = _np_reduce(np.abs(x[:, :, :, :-1] - x[:, :, :, 1:]), m[:, :, :, :-1], "mean", False)
+        return w * y + w * z
+    if ty == "PSNRLoss":
+        d = (t["pred"] - t["target"]) ** 2
+        return w * (10 / np.log(10)) * np.mean(np.log(d.mean(axis=(1, 2, 3)) + 1e-8))
+    if ty == "TVLoss":
+        x = t["input"]
+        xp = np.concatenate([x, x[:, :, :, -1:]], axis=3)
+        xp = np.concatenate([xp, xp[:, :, -1:, :]], axis=2)
+        dx = xp[:, :, :-1, 1:] - xp[:, :, :-1, :-1]
+        dy = xp[:, :, 1:, :-1] - xp[:, :, :-1, :-1]
+        return (dx ** 2 + dy ** 2).mean(axis=(1, 2, 3))
+    if ty == "GradientLoss":
+        gpx, gpy = _np_sobel(t["pred"])
+        gtx, gty = _np_sobel(t["target"])
+        wt = t.get("weight")
+        return w * (_np_reduce(np.abs(gpx - gtx), wt, red, False)
+                    + _np_reduce(np.abs(gpy - gty), wt, red, False))
+    if ty in ("GANLoss", "GANLossComps"):
+        return _np_gan(p["gan_type"], p, case["args"], t["input"], t.get("mask"))
+    if ty == "DiscShiftLoss":
+        return p.get("loss_weight", 0.1) * np.mean(t["x"] ** 2)
+    if ty == "DiscShiftLossComps":
+        return w * t["pred"] ** 2
+    if ty == "TransferalPerceptualLoss":
+        maps, soft, tex = t["maps"], t["soft_attention"], t["textures"]
+        crit = p.get("criterion", "mse").lower()
+        if p.get("use_attention", True):
+            h, wd = soft.shape[2:]
+            softs = [1 / (1 + np.exp(-soft))] + [
+                _np_bicubic(soft, h * 2 ** i, wd * 2 ** i) for i in range(1, len(maps))]
+        else:
+            softs = [1.0, 1.0, 1.0]
+        total = 0.0
+        for m, s_, x in zip(maps, softs, tex):
+            d = m * s_ - x * s_
+            total = total + (np.mean(np.abs(d)) if crit == "l1" else np.mean(d * d))
+        return total * w
+    raise KeyError(ty)
+
+
+def detached(case):
+    """Inputs that the loss reads but MMagic detaches, so their stored gradient is zero."""
+    a = case["args"]
+    if (case["type"] == "GANLoss" and case["params"]["gan_type"] == "smgan"
+            and a.get("is_disc") and not a["target_is_real"]):
+        return {"mask"}  # gaussian_blur(mask).detach()
+    return set()
+
+
+def _dec(T):
+    return np.array(T["data"], dtype=np.float64).reshape(T["shape"])
+
+
+def _fd(f, t, arr, idx, h):
+    """Central difference of f at arr[idx] with step h -> (slope, None, None), or
+    (None, lo, hi) with the one-sided slopes when they disagree (a kink)."""
+    v0 = arr[idx]
+    if v0 + h == v0 or v0 - h == v0:
+        return None, -np.inf, np.inf  # the step vanishes next to v0: nothing to learn
+    arr[idx] = v0 + h
+    fp = f(t)
+    arr[idx] = v0 - h
+    fm = f(t)
+    arr[idx] = v0
+    f0 = f(t)
+    right, left = (fp - f0) / h, (f0 - fm) / h
+    if abs(right - left) > 1e-4 * (1 + abs(right) + abs(left)):
+        return None, min(left, right), max(left, right)
+    return (fp - fm) / (2 * h), None, None
+
+
+def verify(outdir):
+    """Schema checks, forward values against np_forward, and central finite differences of
+    the float64 cases against the stored gradients (elements at a kink are skipped)."""
+    tol = {"float32": (2e-5, 1e-5), "float64": (1e-10, 1e-10)}
+    worst = {}
+    n_cases = n_fd = n_kink = n_tiny = 0
+    failures = []
+    for fam in ("pixelwise", "composition", "gradient", "gan", "gan_comps", "disc_aux",
+                "transferal"):
+        with open(os.path.join(outdir, fam + ".json")) as f:
+            doc = json.load(f)
+        ids = set()
+        for c in doc["cases"]:
+            n_cases += 1
+            assert set(c) == {"id", "type", "params", "args", "dtype", "inputs", "requires_grad",
+                              "output", "cotangent", "grads"}, c["id"]
+            assert c["id"] not in ids
+            ids.add(c["id"])
+            assert set(c["grads"]) == set(c["requires_grad"]) <= set(c["inputs"])
+            t = {k: ([_dec(x) for x in v] if isinstance(v, list) else _dec(v))
+                 for k, v in c["inputs"].items()}
+            for k, v in c["inputs"].items():
+                for T in (v if isinstance(v, list) else [v]):
+                    assert len(T["data"]) == int(np.prod(T["shape"])), (c["id"], k)
+                    if c["dtype"] == "float32":  # stored values are exact float32 values
+                        d = np.array(T["data"])
+                        assert np.array_equal(d.astype(np.float32).astype(np.float64), d)
+            out = _dec(c["output"])
+            assert (c["cotangent"] is None) == (out.ndim == 0), c["id"]
+            ref = np.asarray(np_forward(c, t), dtype=np.float64)
+            rtol, atol = tol[c["dtype"]]
+            err = np.max(np.abs(ref - out) / (atol + rtol * np.abs(out))) if out.size else 0
+            rel = np.max(np.abs(ref - out) / np.maximum(np.abs(out), 1e-3)) if out.size else 0
+            key = (c["type"], SHORT[c["dtype"]])
+            w_ = worst.get(key, (0.0, 0.0))
+            worst[key] = (max(w_[0], float(err)), max(w_[1], float(rel)))
+            if ref.shape != out.shape or err > 1:
+                failures.append(f"{c['id']}: forward {ref.ravel()[:4]} vs {out.ravel()[:4]}")
+            if c["dtype"] != "float64":
+                continue
+            cot = None if c["cotangent"] is None else _dec(c["cotangent"])
+
+            def scalar(tt):
+                o = np.asarray(np_forward(c, tt), dtype=np.float64)
+                return float(o if cot is None else (o * cot).sum())
+            for k in c["requires_grad"]:
+                if k in detached(c):
+                    if any(any(G["data"]) for G in (c["grads"][k] if isinstance(
+                            c["grads"][k], list) else [c["grads"][k]])):
+                        failures.append(f"{c['id']}: {k} is detached but has a gradient")
+                    continue
+                arrs = t[k] if isinstance(t[k], list) else [t[k]]
+                gs = c["grads"][k] if isinstance(c["grads"][k], list) else [c["grads"][k]]
+                for arr, G in zip(arrs, gs):
+                    g = _dec(G)
+                    assert g.shape == arr.shape, (c["id"], k)
+                    for idx in np.ndindex(arr.shape):
+                        fd, lo, hi = _fd(scalar, t, arr, idx, 1e-6 * max(1.0, abs(arr[idx])))
+                        if fd is None or abs(fd - g[idx]) > 1e-6 * (1 + abs(fd)):
+                            # A weight in an all-zero sample (sample_wise mean) is smooth only
+                            # on the scale of the 1e-12 guard: retry with a step far below it.
+                            fd2, _, _ = _fd(scalar, t, arr, idx, 1e-18)
+                            if fd2 is not None and abs(fd2 - g[idx]) <= 1e-6 * (1 + abs(fd2)):
+                                n_fd += 1
+                                n_tiny += 1
+                                continue
+                        if fd is None:
+                            # Non-differentiable here (|0|, relu(0), ...): PyTorch's choice
+                            # must at least be a subgradient (between the one-sided slopes).
+                            n_kink += 1
+                            if not lo - 1e-6 * (1 + abs(lo)) <= g[idx] <= hi + 1e-6 * (1 + abs(hi)):
+                                failures.append(f"{c['id']}: d/d{k}{list(idx)} {g[idx]} not in "
+                                                f"[{lo}, {hi}]")
+                            continue
+                        n_fd += 1
+                        if abs(fd - g[idx]) > 1e-6 * (1 + abs(fd)):
+                            failures.append(f"{c['id']}: d/d{k}{list(idx)} fd {fd} vs {g[idx]}")
+    for (name, dt), (e, r) in sorted(worst.items()):
+        print(f"  {name:26s} {dt}: max |numpy - fixture| / max(|fixture|, 1e-3) = {r:.2g}"
+              f"  (error / tolerance {e:.2g})")
+    print(f"verified {n_cases} cases; {n_fd} gradient elements match central differences "
+          f"({n_tiny} of them needed step 1e-18), {n_kink} at kinks are subgradients; "
+          f"{len(failures)} failures")
+    for f_ in failures[:40]:
+        print("  FAIL", f_)
+    return not failures
+
+
 # ----------------------------------------------------------------------------- main
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "fixtures",
                                                   "losses"))
+    ap.add_argument("--verify", action="store_true",
+                    help="check the existing fixtures with NumPy only (no torch needed)")
     a = ap.parse_args()
+    if a.verify:
+        sys.exit(0 if verify(a.out) else 1)
+    load_oracle()
     os.makedirs(a.out, exist_ok=True)
     import warnings
     warnings.simplefilter("ignore")  # broadcast warnings of nn.MSELoss in smgan mask-c1 cases
