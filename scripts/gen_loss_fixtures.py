@@ -123,7 +123,9 @@ class Family:
     def write(self, outdir):
         path = os.path.join(outdir, self.name + ".json")
         with open(path, "w") as f:
-            json.dump({"generator": GENERATOR, "cases": self.cases}, f, separators=(",", ":"))
+            # allow_nan=False: strict JSON (a Swift decoder rejects NaN and Infinity)
+            json.dump({"generator": GENERATOR, "cases": self.cases}, f, separators=(",", ":"),
+                      allow_nan=False)
             f.write("\n")
         return path, len(self.cases)
 
@@ -953,7 +955,7 @@ def main():
     errors = gen_errors()
     path = os.path.join(a.out, "errors.json")
     with open(path, "w") as f:
-        json.dump({"generator": GENERATOR, "cases": errors}, f, indent=1)
+        json.dump({"generator": GENERATOR, "cases": errors}, f, indent=1, allow_nan=False)
         f.write("\n")
     print(f"{os.path.relpath(path)}: {len(errors)} cases")
 
