@@ -138,6 +138,7 @@ public final class Tensor {
             if overflow { throw TensorError.invalidArgument(op: op, message: "shape \(formatShape(shape)) is too large") }
             n = p
         }
+        try checkAllocatable(shape, op: op)
         if n != count {
             throw TensorError.invalidArgument(op: op, message: "\(count) values do not fill shape \(formatShape(shape)) (\(n) elements)")
         }

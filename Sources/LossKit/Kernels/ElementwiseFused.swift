@@ -30,11 +30,12 @@ struct FusedEvaluator<T: TensorScalar> {
     }
 
     /// Evaluates elements `start..<start+n` (n ≤ fusedBlock); afterwards `values[i]` points at
-    /// instruction i's results.
+    /// instruction i's results. `direct[i]`, when set, is where instruction i writes instead of
+    /// its scratch row (outputs go straight to the result tensor: no extra copy).
     @inline(__always)
-    func run(_ start: Int, _ n: Int) {
+    func run(_ start: Int, _ n: Int, direct: UnsafePointer<UnsafeMutablePointer<T>?>? = nil) {
         for (i, ins) in code.enumerated() {
-            let row = scratch + i * fusedBlock
+            let row = direct?[i].map { $0 + start } ?? scratch + i * fusedBlock
             switch ins {
             case .constant: continue
             case let .input(k):
@@ -106,14 +107,27 @@ func fusedMapKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor], _ 
     let inputs = xs.map { $0.pointer(T.self) }
     let scalar = xs.map { $0.count == 1 }
     let outs = ys.map { $0.mutablePointer(T.self) }
-    forEachRange(n) { lo, hi in
-        FusedEvaluator<T>.with(program, inputs, scalar) { e in
-            var s = lo
-            while s < hi {
-                let len = min(fusedBlock, hi - s)
-                e.run(s, len)
-                for (j, o) in program.outputs.enumerated() { (outs[j] + s).update(from: e.values[o], count: len) }
-                s += len
+    // Outputs computed by an instruction are written in place; an output that is an input or
+    // a constant (or repeats another output) is copied.
+    var direct = [UnsafeMutablePointer<T>?](repeating: nil, count: program.code.count)
+    var copied: [Int] = []
+    for (j, o) in program.outputs.enumerated() {
+        switch program.code[o] {
+        case .input, .constant: copied.append(j)
+        default: if direct[o] == nil { direct[o] = outs[j] } else { copied.append(j) }
+        }
+    }
+    direct.withUnsafeBufferPointer { d in
+        let directRows = d.baseAddress!
+        forEachRange(n) { lo, hi in
+            FusedEvaluator<T>.with(program, inputs, scalar) { e in
+                var s = lo
+                while s < hi {
+                    let len = min(fusedBlock, hi - s)
+                    e.run(s, len, direct: directRows)
+                    for j in copied { (outs[j] + s).update(from: e.values[program.outputs[j]], count: len) }
+                    s += len
+                }
             }
         }
     }
