@@ -146,3 +146,16 @@ final class CoreBehaviourTests: XCTestCase {
         XCTAssertEqual(try x.mean().item(), Double(Float(0.1)), accuracy: 1e-9)
     }
 }
+
+final class CoreConvenienceTests: XCTestCase {
+    func testScalarOverloads() throws {
+        let x = try Tensor(shape: [4], float64: [-1, 0.5, 2, 3]).requiringGrad()
+        XCTAssertEqual(maximum(x, 1).toFloat64(), [1, 1, 2, 3])
+        XCTAssertEqual(minimum(1, x).toFloat64(), [-1, 0.5, 1, 1])
+        XCTAssertEqual(pow(x, 2).toFloat64(), [1, 0.25, 4, 9])
+        XCTAssertEqual(pow(2, x).toFloat64(), [0.5, 2.0.squareRoot(), 4, 8])
+        XCTAssertEqual(Tensor.where(x.gt(0), 1, -1).toFloat64(), [-1, 1, 1, 1])
+        let g = try grad(maximum(x, 1).sum(), wrt: [x])[0]
+        XCTAssertEqual(g.toFloat64(), [0, 0, 1, 1])
+    }
+}
