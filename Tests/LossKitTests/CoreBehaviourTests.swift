@@ -81,6 +81,11 @@ final class CoreBehaviourTests: XCTestCase {
         XCTAssertThrowsError(try wide.expand(to: [1 << 40, 1 << 40]))
         XCTAssertThrowsError(try broadcastShapes([[1 << 40, 1], [1 << 40]], op: "add"))
         XCTAssertThrowsError(try Tensor.full(shape: [1 << 62, 4], value: 1))
+        XCTAssertThrowsError(try a.reshape([Int.max, 2, 0]))
+        XCTAssertThrowsError(try a.pad([Int.min, 0]))
+        XCTAssertThrowsError(try a.pad([1 << 39, 1 << 39]))
+        XCTAssertEqual(try a.slice(dim: 1, start: 1, end: nil, step: Int.max).shape, [2, 1])
+        XCTAssertEqual(try a.chunk(Int.max, dim: 1).count, 3)
     }
 
     func testDtypeRules() throws {
