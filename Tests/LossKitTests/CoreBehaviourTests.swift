@@ -21,6 +21,24 @@ final class CoreBehaviourTests: XCTestCase {
         XCTAssertFalse(n.requiresGrad)
     }
 
+    /// Recording is per thread: a `withNoGrad` on one thread does not stop another thread's graph.
+    func testGradModeIsPerThread() throws {
+        final class Flag: @unchecked Sendable { var value = false }   // written before `done` signals
+        let x = try t([2], [1, 2]).requiringGrad()
+        let otherThreadRecorded = Flag()
+        let done = DispatchSemaphore(value: 0)
+        withNoGrad {
+            Thread.detachNewThread {
+                otherThreadRecorded.value = x.exp().requiresGrad
+                done.signal()
+            }
+            done.wait()
+            XCTAssertFalse(x.exp().requiresGrad)
+        }
+        XCTAssertTrue(otherThreadRecorded.value)
+        XCTAssertTrue(x.exp().requiresGrad)
+    }
+
     func testDetachAndUnreachableInputs() throws {
         let x = try t([2], [1, 2]).requiringGrad(), y = try t([2], [3, 4]).requiringGrad()
         let f = try (x.square() * y.detach()).sum()

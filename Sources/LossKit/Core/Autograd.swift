@@ -1,3 +1,5 @@
+import Foundation
+
 /// Reverse-mode automatic differentiation.
 ///
 /// Every differentiable primitive calls ``record(_:_:_:_:)`` right after computing its forward
@@ -41,10 +43,21 @@ final class GradFn {
     }
 }
 
-/// Whether ops record the graph. Ops are built on one thread (kernels parallelise inside an
-/// op), so a plain static is enough.
+/// Whether ops record the graph, per thread: `grad` (without `createGraph`) and `withNoGrad`
+/// switch recording off only for the thread they run on, so independent evaluations on other
+/// threads keep building their graphs.
 enum GradMode {
-    nonisolated(unsafe) static var enabled = true
+    private static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
+
+    /// No value stored (the default on every thread) means recording is on.
+    static var enabled: Bool {
+        get { pthread_getspecific(key) == nil }
+        set { pthread_setspecific(key, newValue ? nil : UnsafeRawPointer(bitPattern: 1)) }
+    }
 }
 
 /// Runs `body` without recording the graph (PyTorch's `torch.no_grad()`).
