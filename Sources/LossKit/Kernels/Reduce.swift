@@ -104,46 +104,53 @@ func sumRowsKernel<T: TensorScalar>(_ x: UnsafePointer<T>, _ rows: Int, _ n: Int
 
 /// Rows of the reduced axis per partial sum in `sumMiddleKernel`.
 let columnBlock = 128
-/// Columns per task in `sumMiddleKernel`.
-let columnTask = 2048
 
 /// out[a, b] = Σ_r x[a, r, b] for x of shape (A, R, B), B > 1: the reduced axis is not the
-/// fastest one. Each column accumulates `columnBlock` rows at a time in float64; the block
-/// partials are combined pairwise. Tasks split (a, column range), so results are independent
-/// of the thread count.
+/// fastest one. Rows are read in order (sequential memory), every `columnBlock` rows
+/// accumulate in float64 into one partial row, and the partial rows are combined pairwise
+/// (fixed tree). Tasks are (a, group of blocks) for the accumulation and (a, column range)
+/// for the combination; neither changes any sum's order, so the result does not depend on
+/// the thread count.
 func sumMiddleKernel<T: TensorScalar>(_ x: UnsafePointer<T>, _ A: Int, _ R: Int, _ B: Int, _ out: UnsafeMutablePointer<T>) {
-    let colTasks = chunkCount(B, chunkSize: columnTask)
     let nb = max(1, chunkCount(R, chunkSize: columnBlock))
-    let body = { (task: Int) in
-        let a = task / colTasks, c0 = (task % colTasks) * columnTask
-        let w = min(B, c0 + columnTask) - c0
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: nb * w) { buf in
-            let partial = buf.baseAddress!
-            partial.initialize(repeating: 0, count: nb * w)
-            for blk in 0..<nb {
-                let acc = partial + blk * w
-                for r in (blk * columnBlock)..<min(R, (blk + 1) * columnBlock) {
-                    let row = x + (a * R + r) * B + c0
-                    for j in 0..<w { acc[j] += Double(row[j]) }
-                }
+    let parallel = A * R * B > 2 * elementwiseChunk
+    let partial = UnsafeMutablePointer<Double>.allocate(capacity: A * nb * B)
+    defer { partial.deallocate() }
+    // Accumulate: each task owns whole partial rows.
+    let blocksPerTask = max(1, elementwiseChunk / max(columnBlock * B, 1))
+    let groups = chunkCount(nb, chunkSize: blocksPerTask)
+    let accumulate = { (task: Int) in
+        let a = task / groups, g = task % groups
+        for blk in (g * blocksPerTask)..<min(nb, (g + 1) * blocksPerTask) {
+            let acc = partial + (a * nb + blk) * B
+            acc.initialize(repeating: 0, count: B)
+            for r in (blk * columnBlock)..<min(R, (blk + 1) * columnBlock) {
+                let row = x + (a * R + r) * B
+                for j in 0..<B { acc[j] += Double(row[j]) }
             }
-            // Pairwise over blocks, column-wise.
-            var s = 1
-            while s < nb {
-                var i = 0
-                while i + s < nb {
-                    let dst = partial + i * w, src = partial + (i + s) * w
-                    for j in 0..<w { dst[j] += src[j] }
-                    i += 2 * s
-                }
-                s *= 2
-            }
-            let o = out + a * B + c0
-            for j in 0..<w { o[j] = T(partial[j]) }
         }
     }
-    let tasks = A * colTasks
-    if A * R * B > 2 * elementwiseChunk { parallelChunks(tasks, body) } else { for t in 0..<tasks { body(t) } }
+    if parallel { parallelChunks(A * groups, accumulate) } else { for t in 0..<(A * groups) { accumulate(t) } }
+    // Combine pairwise over blocks, column range by column range.
+    let width = 4096
+    let colTasks = chunkCount(B, chunkSize: width)
+    let combine = { (task: Int) in
+        let a = task / colTasks, c0 = (task % colTasks) * width, w = min(B, c0 + width) - c0
+        let base = partial + a * nb * B + c0
+        var s = 1
+        while s < nb {
+            var i = 0
+            while i + s < nb {
+                let dst = base + i * B, src = base + (i + s) * B
+                for j in 0..<w { dst[j] += src[j] }
+                i += 2 * s
+            }
+            s *= 2
+        }
+        let o = out + a * B + c0
+        for j in 0..<w { o[j] = T(base[j]) }
+    }
+    if parallel { parallelChunks(A * colTasks, combine) } else { for t in 0..<(A * colTasks) { combine(t) } }
 }
 
 /// values[a, b] = max_d x[a, d, b] and the first d attaining it (NaN counts as the maximum,
