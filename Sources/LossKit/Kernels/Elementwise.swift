@@ -18,12 +18,12 @@ func forEachRange(_ n: Int, _ body: (Int, Int) -> Void) {
 }
 
 @inline(__always) @usableFromInline
-func loadVector<T: TensorScalar>(_ p: UnsafePointer<T>) -> T.Vector {
+func loadSIMD<T: TensorScalar>(_ p: UnsafePointer<T>) -> T.Vector {
     UnsafeRawPointer(p).loadUnaligned(as: T.Vector.self)
 }
 
 @inline(__always) @usableFromInline
-func storeVector<T: TensorScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>) {
+func storeSIMD<T: TensorScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: T.Vector.self)
 }
 
@@ -32,7 +32,7 @@ func fillKernel<T: TensorScalar>(_ y: UnsafeMutablePointer<T>, _ n: Int, _ value
     forEachRange(n) { lo, hi in
         var i = lo
         let w = T.Vector.scalarCount
-        while i + w <= hi { storeVector(v, y + i); i += w }
+        while i + w <= hi { storeSIMD(v, y + i); i += w }
         while i < hi { y[i] = value; i += 1 }
     }
 }
@@ -61,7 +61,7 @@ func unaryKernel<T: TensorScalar, F: UnaryFunctor>(_ x: UnsafePointer<T>, _ y: U
         var i = lo
         let w = T.Vector.scalarCount
         while i + w <= hi {
-            storeVector(f.vector(loadVector(x + i) as T.Vector), y + i)
+            storeSIMD(f.vector(loadSIMD(x + i) as T.Vector), y + i)
             i += w
         }
         while i < hi { y[i] = f.scalar(x[i]); i += 1 }
@@ -185,13 +185,13 @@ func binaryRow<T: TensorScalar, F: BinaryFunctor>(_ a: UnsafePointer<T>, _ sa: I
     let w = T.Vector.scalarCount
     var i = 0
     if sa == 1 && sb == 1 {
-        while i + w <= n { storeVector(f.vector(loadVector(a + i) as T.Vector, loadVector(b + i)), y + i); i += w }
+        while i + w <= n { storeSIMD(f.vector(loadSIMD(a + i) as T.Vector, loadSIMD(b + i)), y + i); i += w }
     } else if sa == 0 && sb == 1 {
         let av = T.Vector(repeating: a[0])
-        while i + w <= n { storeVector(f.vector(av, loadVector(b + i)), y + i); i += w }
+        while i + w <= n { storeSIMD(f.vector(av, loadSIMD(b + i)), y + i); i += w }
     } else if sa == 1 && sb == 0 {
         let bv = T.Vector(repeating: b[0])
-        while i + w <= n { storeVector(f.vector(loadVector(a + i), bv), y + i); i += w }
+        while i + w <= n { storeSIMD(f.vector(loadSIMD(a + i), bv), y + i); i += w }
     }
     while i < n { y[i] = f.scalar(a[i * sa], b[i * sb]); i += 1 }
 }

@@ -150,7 +150,7 @@ struct FusedEvaluator<T: TensorScalar> {
 func unaryKernelSerial<T: TensorScalar, F: UnaryFunctor>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int, _ f: F) {
     var i = 0
     let w = T.Vector.scalarCount
-    while i + w <= n { storeVector(f.vector(loadVector(x + i) as T.Vector), y + i); i += w }
+    while i + w <= n { storeSIMD(f.vector(loadSIMD(x + i) as T.Vector), y + i); i += w }
     while i < n { y[i] = f.scalar(x[i]); i += 1 }
 }
 

@@ -18,7 +18,7 @@ extension Float {
         var a0 = SIMD8<Double>(), a1 = SIMD8<Double>(), a2 = SIMD8<Double>(), a3 = SIMD8<Double>()
         var i = 0
         while i + 32 <= n {
-            let v0: SIMD16<Float> = loadVector(p + i), v1: SIMD16<Float> = loadVector(p + i + 16)
+            let v0: SIMD16<Float> = loadSIMD(p + i), v1: SIMD16<Float> = loadSIMD(p + i + 16)
             a0 += SIMD8<Double>(v0.lowHalf); a1 += SIMD8<Double>(v0.highHalf)
             a2 += SIMD8<Double>(v1.lowHalf); a3 += SIMD8<Double>(v1.highHalf)
             i += 32
@@ -35,8 +35,8 @@ extension Double {
         var a0 = SIMD8<Double>(), a1 = SIMD8<Double>(), a2 = SIMD8<Double>(), a3 = SIMD8<Double>()
         var i = 0
         while i + 32 <= n {
-            a0 += loadVector(p + i); a1 += loadVector(p + i + 8)
-            a2 += loadVector(p + i + 16); a3 += loadVector(p + i + 24)
+            a0 += loadSIMD(p + i); a1 += loadSIMD(p + i + 8)
+            a2 += loadSIMD(p + i + 16); a3 += loadSIMD(p + i + 24)
             i += 32
         }
         var s = ((a0 + a1) + (a2 + a3)).sum()
