@@ -143,6 +143,8 @@ struct FusedProgram {
                     case .log: add(x, a / xv)
                     case .log1p: add(x, a / (xv + 1))
                     case .sigmoid: add(x, a * (y * (-xv).sigmoid()))
+                    // One difference from Tensor.softplus: at exactly x = 20 the second
+                    // derivative is σ'(20) here, 0 in PyTorch (programs have no detach).
                     case .softplus: add(x, Fused.where(xv.gt(20), a, a * xv.sigmoid()))
                     case .relu: add(x, Fused.where(xv.gt(0), a, a.constant(0)))
                     case .tanh: add(x, a * (1 - y.square()))
