@@ -93,23 +93,27 @@ struct StridedMatrix<Scalar: KernelFloat>: GemmPackA, GemmPackB {
     }
 }
 
-/// Scratch memory of one worker: packed A block, packed B panel, one edge tile.
+/// Scratch memory of one worker: packed A block, packed B panel, one edge tile, and the
+/// run table the implicit-im2col packers build (5 Ints per run, at most `nc` runs).
 final class GemmWorkspace<Scalar: KernelFloat> {
     let a: UnsafeMutablePointer<Scalar>
     let b: UnsafeMutablePointer<Scalar>
     let edge: UnsafeMutablePointer<Scalar>
+    let runs: UnsafeMutablePointer<Int>
 
     init() {
         let nr = GemmBlocking.nr(Scalar.self)
         a = .allocate(capacity: GemmBlocking.mc * GemmBlocking.kc)
         b = .allocate(capacity: GemmBlocking.kc * ((GemmBlocking.nc + nr - 1) / nr) * nr)
         edge = .allocate(capacity: GemmBlocking.mr * nr)
+        runs = .allocate(capacity: 5 * GemmBlocking.nc)
     }
 
     deinit {
         a.deallocate()
         b.deallocate()
         edge.deallocate()
+        runs.deallocate()
     }
 }
 

@@ -1,0 +1,158 @@
+// conv2d (PyTorch's cross-correlation) and its adjoints, as GEMMs on implicit im2col panels.
+//
+// For one image n and group g (Cg = C/groups, Og = OC/groups, P = Cg·KH·KW, S = OH·OW):
+//   forward          y[n,g]  (Og × S)   = W[g] (Og × P) · col(x[n,g]) (P × S)       (+ bias)
+//   input gradient   gx[n,g] (Cg × H·W) = W[g]ᵀ-by-channel (Cg × Og·KH·KW) · tcol(gy[n,g])
+//   weight gradient  gW[g]   (Og × P)   = Σₙ gy[n,g] (Og × S) · col(x[n,g])ᵀ (S × P)
+//
+// Second order. Each kernel is bilinear in its two tensor arguments, so the derivative of
+// any of them is another of them:
+//   y  = conv(x, W)            ∂/∂x ← inputGrad(·, W),   ∂/∂W ← weightGrad(·, x)
+//   gx = inputGrad(gy, W)      ∂/∂gy ← conv(·, W),       ∂/∂W ← weightGrad(gy, ·)   (roles: the
+//                                                        cotangent of gx plays the input)
+//   gW = weightGrad(gy, x)     ∂/∂gy ← conv(x, ·),       ∂/∂x ← inputGrad(gy, ·)    (the
+//                                                        cotangent of gW plays the weight)
+// A differentiable wrapper therefore needs no further kernels for double backward.
+//
+// All three run deterministically: each output element is one dot product in fixed order,
+// computed by one tile (see GemmDriver.swift). Known slow corners: depthwise and other
+// groups with few output channels fill 6-row micro-tiles with padding rows; the input
+// gradient of a strided conv multiplies through the (stride²−1)/stride² structural zeros.
+
+/// `output = conv2d(input, weight, bias)` (PyTorch semantics, cross-correlation).
+///
+/// Preconditions (not checked; `Conv2dGeometry.init` validates the shapes): `input` holds
+/// `g.inputShape`, `weight` holds `g.weightShape`, `bias` (if any) `g.outChannels` values,
+/// `output` `g.outputShape` values and does not overlap the others. `output` is overwritten.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func conv2dForward<T: KernelFloat>(
+    _ g: Conv2dGeometry, input: UnsafePointer<T>, weight: UnsafePointer<T>,
+    bias: UnsafePointer<T>?, output: UnsafeMutablePointer<T>
+) {
+    let og = g.groupOutChannels
+    let p = g.groupInChannels * g.kernelH * g.kernelW
+    let s = g.outHeight * g.outWidth
+    let hw = g.height * g.width
+    if g.batch == 0 || og == 0 || s == 0 { return }
+    let mTiles = (og + GemmBlocking.mc - 1) / GemmBlocking.mc
+    let nTiles = (s + GemmBlocking.nc - 1) / GemmBlocking.nc
+    let perImageGroup = mTiles * nTiles
+    let tiles = g.batch * g.groups * perImageGroup
+    forEachGemmTile(tiles, work: g.batch * g.outChannels * s * max(p, 1), T.self) { t, space in
+        let ng = t / perImageGroup
+        let n = ng / g.groups, grp = ng % g.groups
+        let i0 = ((t % perImageGroup) / nTiles) * GemmBlocking.mc
+        let j0 = (t % nTiles) * GemmBlocking.nc
+        let m = min(GemmBlocking.mc, og - i0)
+        let cols = min(GemmBlocking.nc, s - j0)
+        let a = StridedMatrix(base: weight + grp * og * p, rowStride: p, colStride: 1)
+        let b = ConvIm2colPanel(x: input + (n * g.inChannels + grp * g.groupInChannels) * hw, g: g, runs: space.runs)
+        let c = output + (n * g.outChannels + grp * og + i0) * s + j0
+        gemmTile(m: m, n: cols, k: p, alpha: 1, a: a, i0: i0, b: b, j0: j0,
+                 beta: 0, c: c, ldc: s, space: space)
+        if let bias {
+            for i in 0..<m {
+                let bv = bias[grp * og + i0 + i]
+                let row = c + i * s
+                for j in 0..<cols { row[j] += bv }
+            }
+        }
+    }
+}
+
+/// `gradInput = ∂⟨conv2d(x, weight), gradOutput⟩/∂x` — the transposed convolution of
+/// `gradOutput` (the adjoint of `conv2dForward` in its input).
+///
+/// Preconditions: `gradOutput` holds `g.outputShape`, `weight` `g.weightShape`, `gradInput`
+/// `g.inputShape` values (overwritten, not accumulated; no overlap).
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func conv2dBackwardInput<T: KernelFloat>(
+    _ g: Conv2dGeometry, gradOutput: UnsafePointer<T>, weight: UnsafePointer<T>,
+    gradInput: UnsafeMutablePointer<T>
+) {
+    let cg = g.groupInChannels
+    let og = g.groupOutChannels
+    let khw = g.kernelH * g.kernelW
+    let k = og * khw
+    let hw = g.height * g.width
+    let s = g.outHeight * g.outWidth
+    if g.batch == 0 || cg == 0 || hw == 0 { return }
+    let mTiles = (cg + GemmBlocking.mc - 1) / GemmBlocking.mc
+    let nTiles = (hw + GemmBlocking.nc - 1) / GemmBlocking.nc
+    let perImageGroup = mTiles * nTiles
+    let tiles = g.batch * g.groups * perImageGroup
+    forEachGemmTile(tiles, work: g.batch * g.inChannels * hw * max(k, 1), T.self) { t, space in
+        let ng = t / perImageGroup
+        let n = ng / g.groups, grp = ng % g.groups
+        let i0 = ((t % perImageGroup) / nTiles) * GemmBlocking.mc
+        let j0 = (t % nTiles) * GemmBlocking.nc
+        let a = ConvTransposedWeight(w: weight + grp * og * cg * khw, g: g)
+        let b = ConvTransposedPanel(gy: gradOutput + (n * g.outChannels + grp * og) * s, g: g, runs: space.runs)
+        gemmTile(m: min(GemmBlocking.mc, cg - i0), n: min(GemmBlocking.nc, hw - j0), k: k,
+                 alpha: 1, a: a, i0: i0, b: b, j0: j0, beta: 0,
+                 c: gradInput + (n * g.inChannels + grp * cg + i0) * hw + j0, ldc: hw, space: space)
+    }
+}
+
+/// `gradWeight = ∂⟨conv2d(input, w), gradOutput⟩/∂w` (the adjoint of `conv2dForward` in its
+/// weight), summed over the batch in image order.
+///
+/// Preconditions: `gradOutput` holds `g.outputShape`, `input` `g.inputShape`, `gradWeight`
+/// `g.weightShape` values (overwritten; zero when the batch is empty; no overlap).
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func conv2dBackwardWeight<T: KernelFloat>(
+    _ g: Conv2dGeometry, gradOutput: UnsafePointer<T>, input: UnsafePointer<T>,
+    gradWeight: UnsafeMutablePointer<T>
+) {
+    let og = g.groupOutChannels
+    let p = g.groupInChannels * g.kernelH * g.kernelW
+    let s = g.outHeight * g.outWidth
+    let hw = g.height * g.width
+    if og == 0 || p == 0 { return }
+    if g.batch == 0 {
+        gradWeight.initialize(repeating: 0, count: g.outChannels * p)
+        return
+    }
+    // Narrower column tiles when the weight is small, so both cores get work; the tiling
+    // depends on the sizes only.
+    let mTiles = (og + GemmBlocking.mc - 1) / GemmBlocking.mc
+    var tileN = GemmBlocking.nc
+    while tileN > 64 && g.groups * mTiles * ((p + tileN - 1) / tileN) < 8 { tileN /= 2 }
+    let nTiles = (p + tileN - 1) / tileN
+    let perGroup = mTiles * nTiles
+    forEachGemmTile(g.groups * perGroup, work: g.batch * g.outChannels * p * max(s, 1), T.self) { t, space in
+        let grp = t / perGroup
+        let i0 = ((t % perGroup) / nTiles) * GemmBlocking.mc
+        let j0 = (t % nTiles) * tileN
+        let c = gradWeight + (grp * og + i0) * p + j0
+        for n in 0..<g.batch {
+            let a = StridedMatrix(base: gradOutput + (n * g.outChannels + grp * og) * s, rowStride: s, colStride: 1)
+            let b = ConvIm2colTransposedPanel(x: input + (n * g.inChannels + grp * g.groupInChannels) * hw, g: g)
+            gemmTile(m: min(GemmBlocking.mc, og - i0), n: min(tileN, p - j0), k: s,
+                     alpha: 1, a: a, i0: i0, b: b, j0: j0, beta: n == 0 ? 0 : 1,
+                     c: c, ldc: p, space: space)
+        }
+    }
+}
+
+/// `gradBias[o] = Σ_{n, y, x} gradOutput[n, o, y, x]`, accumulated in Double in memory order.
+///
+/// Preconditions: `gradOutput` holds `g.outputShape` values, `gradBias` `g.outChannels`.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func conv2dBackwardBias<T: KernelFloat>(
+    _ g: Conv2dGeometry, gradOutput: UnsafePointer<T>, gradBias: UnsafeMutablePointer<T>
+) {
+    let s = g.outHeight * g.outWidth
+    for o in 0..<g.outChannels {
+        var sum = 0.0
+        for n in 0..<g.batch {
+            let plane = gradOutput + (n * g.outChannels + o) * s
+            for i in 0..<s { sum += T.widen(plane[i]) }
+        }
+        gradBias[o] = T(sum)
+    }
+}
