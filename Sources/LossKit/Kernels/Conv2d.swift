@@ -39,6 +39,13 @@ public func conv2dForward<T: KernelFloat>(
     let nTiles = (s + GemmBlocking.nc - 1) / GemmBlocking.nc
     let perImageGroup = mTiles * nTiles
     let tiles = g.batch * g.groups * perImageGroup
+    let mPad = PrepackedA<T>.paddedRows(og)
+    let packed = UnsafeMutablePointer<T>.allocate(capacity: max(1, g.groups * mPad * p))
+    defer { packed.deallocate() }
+    for grp in 0..<g.groups {
+        PrepackedA.pack(StridedMatrix(base: weight + grp * og * p, rowStride: p, colStride: 1),
+                        m: og, k: p, into: packed + grp * mPad * p)
+    }
     forEachGemmTile(tiles, work: g.batch * g.outChannels * s * max(p, 1), T.self) { t, space in
         let ng = t / perImageGroup
         let n = ng / g.groups, grp = ng % g.groups
@@ -46,7 +53,7 @@ public func conv2dForward<T: KernelFloat>(
         let j0 = (t % nTiles) * GemmBlocking.nc
         let m = min(GemmBlocking.mc, og - i0)
         let cols = min(GemmBlocking.nc, s - j0)
-        let a = StridedMatrix(base: weight + grp * og * p, rowStride: p, colStride: 1)
+        let a = PrepackedA(base: packed + grp * mPad * p, mPad: mPad)
         let b = ConvIm2colPanel(x: input + (n * g.inChannels + grp * g.groupInChannels) * hw, g: g, runs: space.runs)
         let c = output + (n * g.outChannels + grp * og + i0) * s + j0
         gemmTile(m: m, n: cols, k: p, alpha: 1, a: a, i0: i0, b: b, j0: j0,
@@ -83,12 +90,19 @@ public func conv2dBackwardInput<T: KernelFloat>(
     let nTiles = (hw + GemmBlocking.nc - 1) / GemmBlocking.nc
     let perImageGroup = mTiles * nTiles
     let tiles = g.batch * g.groups * perImageGroup
+    let mPad = PrepackedA<T>.paddedRows(cg)
+    let packed = UnsafeMutablePointer<T>.allocate(capacity: max(1, g.groups * mPad * k))
+    defer { packed.deallocate() }
+    for grp in 0..<g.groups {
+        PrepackedA.pack(ConvTransposedWeight(w: weight + grp * og * cg * khw, g: g),
+                        m: cg, k: k, into: packed + grp * mPad * k)
+    }
     forEachGemmTile(tiles, work: g.batch * g.inChannels * hw * max(k, 1), T.self) { t, space in
         let ng = t / perImageGroup
         let n = ng / g.groups, grp = ng % g.groups
         let i0 = ((t % perImageGroup) / nTiles) * GemmBlocking.mc
         let j0 = (t % nTiles) * GemmBlocking.nc
-        let a = ConvTransposedWeight(w: weight + grp * og * cg * khw, g: g)
+        let a = PrepackedA(base: packed + grp * mPad * k, mPad: mPad)
         let b = ConvTransposedPanel(gy: gradOutput + (n * g.outChannels + grp * og) * s, g: g, runs: space.runs)
         gemmTile(m: min(GemmBlocking.mc, cg - i0), n: min(GemmBlocking.nc, hw - j0), k: k,
                  alpha: 1, a: a, i0: i0, b: b, j0: j0, beta: 0,

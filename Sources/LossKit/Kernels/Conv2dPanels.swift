@@ -68,9 +68,21 @@ struct ConvIm2colPanel<Scalar: KernelFloat>: GemmPackB {
                 }
                 let src = plane + ih * w
                 let iw0 = run[1] * sw - pw + kj * dw
-                // Columns t with 0 <= iw0 + t·sw < w.
-                let tLo = iw0 >= 0 ? 0 : min(len, (-iw0 + sw - 1) / sw)
-                let tHi = max(tLo, min(len, iw0 >= w ? 0 : (w - 1 - iw0) / sw + 1))
+                if len == nr && sw == 1 && iw0 >= 0 && iw0 + nr <= w {
+                    // A whole strip inside the image: one vector copy (most strips).
+                    storeVector(loadVector(src + iw0), d)
+                    continue
+                }
+                // Columns t with 0 <= iw0 + t·sw < w (no integer division on the unit-stride
+                // path: two divisions per run cost more than the copy).
+                let tLo: Int, tHi: Int
+                if sw == 1 {
+                    tLo = min(len, max(0, -iw0))
+                    tHi = max(tLo, min(len, w - iw0))
+                } else {
+                    tLo = iw0 >= 0 ? 0 : min(len, (-iw0 + sw - 1) / sw)
+                    tHi = max(tLo, min(len, iw0 >= w ? 0 : (w - 1 - iw0) / sw + 1))
+                }
                 for t in 0..<tLo { d[t] = 0 }
                 if sw == 1 {
                     for t in tLo..<tHi { d[t] = src[iw0 + t] }
@@ -122,6 +134,10 @@ struct ConvTransposedPanel<Scalar: KernelFloat>: GemmPackB {
                 }
                 let src = plane + y * ow
                 let numW0 = run[1] + pw - kj * dw
+                if len == nr && sw == 1 && numW0 >= 0 && numW0 + nr <= ow {
+                    storeVector(loadVector(src + numW0), d)
+                    continue
+                }
                 if sw == 1 {
                     let tLo = min(len, max(0, -numW0))
                     let tHi = max(tLo, min(len, ow - numW0))

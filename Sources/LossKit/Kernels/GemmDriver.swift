@@ -34,6 +34,47 @@ protocol GemmPackA {
     func packA(_ dst: UnsafeMutablePointer<Scalar>, i0: Int, mc: Int, p0: Int, kc: Int)
 }
 
+extension GemmPackA {
+    /// The packed block for `gemmTile`: packed into `scratch` unless the operand is prepacked.
+    @inline(__always)
+    func packedA(_ scratch: UnsafeMutablePointer<Scalar>, i0: Int, mc: Int, p0: Int, kc: Int) -> UnsafePointer<Scalar> {
+        if let pre = self as? PrepackedA<Scalar> { return pre.block(i0: i0, p0: p0, kc: kc) }
+        packA(scratch, i0: i0, mc: mc, p0: p0, kc: kc)
+        return UnsafePointer(scratch)
+    }
+}
+
+/// A left operand packed once for all tiles of a call (conv2d's weights: every column tile
+/// of every image uses the same A, so packing it per tile would repeat the work ~50 times).
+/// Layout: depth block by depth block (`p0` a multiple of `kc`), each block `mPad × kc` in
+/// the `mr`-row strip format of `GemmPackA.packA`.
+struct PrepackedA<Scalar: KernelFloat>: GemmPackA {
+    var base: UnsafePointer<Scalar>
+    var mPad: Int
+
+    static func paddedRows(_ m: Int) -> Int { (m + GemmBlocking.mr - 1) / GemmBlocking.mr * GemmBlocking.mr }
+
+    /// Packs all of `source` (m × k) into `dst` (`paddedRows(m) · k` elements).
+    static func pack<Source: GemmPackA>(_ source: Source, m: Int, k: Int, into dst: UnsafeMutablePointer<Scalar>)
+    where Source.Scalar == Scalar {
+        let mPad = paddedRows(m)
+        var p0 = 0
+        while p0 < k {
+            let kc = min(GemmBlocking.kc, k - p0)
+            source.packA(dst + p0 * mPad, i0: 0, mc: m, p0: p0, kc: kc)
+            p0 += kc
+        }
+    }
+
+    @inline(__always) func block(i0: Int, p0: Int, kc: Int) -> UnsafePointer<Scalar> {
+        base + p0 * mPad + (i0 / GemmBlocking.mr) * kc * GemmBlocking.mr
+    }
+
+    func packA(_ dst: UnsafeMutablePointer<Scalar>, i0: Int, mc: Int, p0: Int, kc: Int) {
+        dst.update(from: block(i0: i0, p0: p0, kc: kc), count: (mc + GemmBlocking.mr - 1) / GemmBlocking.mr * GemmBlocking.mr * kc)
+    }
+}
+
 /// The right operand of a GEMM, as something that can pack itself.
 protocol GemmPackB {
     associatedtype Scalar: KernelFloat
@@ -156,7 +197,7 @@ func gemmTile<PA: GemmPackA, PB: GemmPackB>(
     while p0 < k {
         let kc = min(GemmBlocking.kc, k - p0)
         b.packB(space.b, p0: p0, kc: kc, j0: j0, nc: n)
-        a.packA(space.a, i0: i0, mc: m, p0: p0, kc: kc)
+        let packedA = a.packedA(space.a, i0: i0, mc: m, p0: p0, kc: kc)
         let first = p0 == 0
         let blockBeta: T = first ? beta : 1
         let overwrite = first && beta == 0
@@ -168,7 +209,7 @@ func gemmTile<PA: GemmPackA, PB: GemmPackB>(
             while ir < m {
                 let rows = min(mr, m - ir)
                 gemmMicroKernel(
-                    kc: kc, a: space.a + (ir / mr) * kc * mr, b: pb,
+                    kc: kc, a: packedA + (ir / mr) * kc * mr, b: pb,
                     c: c + ir * ldc + jr, ldc: ldc, rows: rows, cols: cols,
                     alpha: alpha, beta: blockBeta, overwrite: overwrite, edge: space.edge)
                 ir += mr
