@@ -1,5 +1,5 @@
 import XCTest
-@testable import LossKit
+import LossKit
 
 /// conv2d forward and adjoints against torch (fixtures/kernels/conv2d.json), against a direct
 /// float64 loop on shapes that cross GEMM tile boundaries, and the dot-product identity.

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import LossKit
+import LossKit
 
 /// Loads fixtures/kernels/*.json (written by scripts/gen_kernel_fixtures.py with torch).
 enum KernelFixtures {

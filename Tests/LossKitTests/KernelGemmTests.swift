@@ -1,5 +1,5 @@
 import XCTest
-@testable import LossKit
+import LossKit
 
 /// GEMM against torch (fixtures/kernels/gemm.json) and against a float64 triple loop on
 /// sizes that cross every block boundary (mr 6, nr 16/8, kc 256, mc 96, nc 256).
@@ -84,8 +84,10 @@ final class KernelGemmTests: XCTestCase {
     }
 
     func testGemmGeometry() throws {
-        XCTAssertEqual(try GemmGeometry.mm(a: [3, 4], b: [4, 5]), GemmGeometry(batch: 1, m: 3, n: 5, k: 4))
-        XCTAssertEqual(try GemmGeometry.bmm(a: [2, 3, 4], b: [2, 4, 5]), GemmGeometry(batch: 2, m: 3, n: 5, k: 4))
+        let mm = try GemmGeometry.mm(a: [3, 4], b: [4, 5])
+        XCTAssertEqual([mm.batch, mm.m, mm.n, mm.k], [1, 3, 5, 4])
+        let bmm = try GemmGeometry.bmm(a: [2, 3, 4], b: [2, 4, 5])
+        XCTAssertEqual([bmm.batch, bmm.m, bmm.n, bmm.k], [2, 3, 5, 4])
         XCTAssertThrowsError(try GemmGeometry.mm(a: [3, 4], b: [5, 5]))
         XCTAssertThrowsError(try GemmGeometry.bmm(a: [2, 3, 4], b: [3, 4, 5]))
         XCTAssertThrowsError(try GemmGeometry.mm(a: [3, 4, 1], b: [4, 5]))

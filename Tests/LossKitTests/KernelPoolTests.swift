@@ -1,5 +1,5 @@
 import XCTest
-@testable import LossKit
+import LossKit
 
 /// Pooling kernels against torch (fixtures/kernels/pool2d.json) and the adjoint identities.
 final class KernelPoolTests: XCTestCase {

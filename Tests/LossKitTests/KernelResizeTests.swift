@@ -1,5 +1,5 @@
 import XCTest
-@testable import LossKit
+import LossKit
 
 /// interpolate kernels against torch (fixtures/kernels/resize2d.json) and the adjoint identity.
 final class KernelResizeTests: XCTestCase {
