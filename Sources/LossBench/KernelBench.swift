@@ -70,6 +70,24 @@ enum KernelBench {
         return (flops / tf / 1e9, flops / tx / 1e9, flops / tw / 1e9)
     }
 
+    /// Forward + input gradient of small-group convolutions with either algorithm (ms).
+    static func smallGroups(_ label: String, input: [Int], weight: [Int], padding: Int, groups: Int) {
+        guard let g = try? Conv2dGeometry(input: input, weight: weight, padding: (padding, padding), groups: groups)
+        else { return }
+        let x = filled(g.inputShape.reduce(1, *), seed: 3, Float.self)
+        let w = filled(g.weightShape.reduce(1, *), seed: 4, Float.self)
+        let gy = filled(g.outputShape.reduce(1, *), seed: 5, Float.self)
+        var y = [Float](repeating: 0, count: gy.count), gx = x
+        var line = label.padding(toLength: 34, withPad: " ", startingAt: 0)
+        for algorithm in [Conv2dAlgorithm.gemm, .direct] {
+            let reps = weight[2] > 9 ? 3 : 7
+            let tf = best(reps: reps) { conv2dForward(g, input: x, weight: w, bias: nil, output: &y, algorithm: algorithm) }
+            let tx = best(reps: reps) { conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx, algorithm: algorithm) }
+            line += String(format: "  %@ fwd %8.2f ms dx %8.2f ms", "\(algorithm)", tf * 1e3, tx * 1e3)
+        }
+        print(line)
+    }
+
     static func run() {
         if let t = ProcessInfo.processInfo.environment["LOSSBENCH_THREADS"], let n = Int(t), n > 0 {
             LossKitRuntime.threads = n
@@ -81,6 +99,16 @@ enum KernelBench {
                 print(String(format: "matmul f32 %4d^3            %7.1f", size, matmul(size, Float.self)))
             }
             print(String(format: "matmul f64  512^3            %7.1f", matmul(512, Double.self)))
+        }
+        if only.isEmpty || only == "small" {
+            smallGroups("depthwise 3x3 (1,64,112,112)", input: [1, 64, 112, 112], weight: [64, 1, 3, 3], padding: 1, groups: 64)
+            smallGroups("sobel 1->1 3x3 (4,1,256,256)", input: [4, 1, 256, 256], weight: [1, 1, 3, 3], padding: 1, groups: 1)
+            smallGroups("blur 71x71 groups=1 (1,1,128,128)", input: [1, 1, 128, 128], weight: [1, 1, 71, 71], padding: 35, groups: 1)
+            smallGroups("vgg conv1 3->64 (1,3,224,224)", input: [1, 3, 224, 224], weight: [64, 3, 3, 3], padding: 1, groups: 1)
+            smallGroups("1->16 3x3 (1,1,128,128)", input: [1, 1, 128, 128], weight: [16, 1, 3, 3], padding: 1, groups: 1)
+            for og in [2, 3, 4, 6] {
+                smallGroups("groups=16, \(og) out/group (1,32,96,96)", input: [1, 32, 96, 96], weight: [16 * og, 2, 3, 3], padding: 1, groups: 16)
+            }
         }
         if !(only.isEmpty || only == "conv") { return }
         let c = conv3x3(batch: 1, channels: 64, size: 112, Float.self)

@@ -34,9 +34,18 @@ final class KernelConvTests: XCTestCase {
                 conv2dForward(g, input: x, weight: w, bias: nil, output: &y)
             }
             worst = max(worst, assertClose(y, c.doubles("y"), tol: tol, "\(c.name) y \(T.self)"))
-            var gx = sized(x.count, T.self)
-            conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx)
-            worst = max(worst, assertClose(gx, c.doubles("gx"), tol: tol, "\(c.name) gx \(T.self)"))
+            for algorithm in [Conv2dAlgorithm.gemm, .direct] {
+                var ya = sized(y.count, T.self)
+                if c["b"] != nil {
+                    conv2dForward(g, input: x, weight: w, bias: c.doubles("b").map { T($0) }, output: &ya, algorithm: algorithm)
+                } else {
+                    conv2dForward(g, input: x, weight: w, bias: nil, output: &ya, algorithm: algorithm)
+                }
+                worst = max(worst, assertClose(ya, c.doubles("y"), tol: tol, "\(c.name) y \(T.self) \(algorithm)"))
+                var gx = sized(x.count, T.self)
+                conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx, algorithm: algorithm)
+                worst = max(worst, assertClose(gx, c.doubles("gx"), tol: tol, "\(c.name) gx \(T.self) \(algorithm)"))
+            }
             var gw = [T](repeating: .nan, count: w.count)
             conv2dBackwardWeight(g, gradOutput: gy, input: x, gradWeight: &gw)
             worst = max(worst, assertClose(gw, c.doubles("gw"), tol: tol, "\(c.name) gw \(T.self)"))
@@ -124,6 +133,33 @@ final class KernelConvTests: XCTestCase {
             XCTAssertEqual(lhs, viaInput, accuracy: 1e-12 * scale * Double(x.count), "case \(ci) input adjoint")
             XCTAssertEqual(lhs, viaWeight, accuracy: 1e-12 * scale * Double(x.count), "case \(ci) weight adjoint")
             print("conv2d adjoint case \(ci): <Ax,y>=\(lhs) diffs \(abs(lhs - viaInput)) \(abs(lhs - viaWeight))")
+        }
+    }
+
+    /// The direct row loops take the GEMM's taps in the GEMM's order, so up to a depth of
+    /// 256 (one GEMM block) both algorithms give the same bits.
+    func testDirectAndGemmAlgorithmsAgreeBitwise() throws {
+        let cases: [(input: [Int], weight: [Int], stride: (Int, Int), pad: (Int, Int), dil: (Int, Int), groups: Int)] = [
+            ([2, 3, 19, 37], [3, 1, 3, 3], (1, 1), (1, 1), (1, 1), 3),
+            ([1, 4, 23, 18], [8, 2, 5, 3], (2, 3), (2, 1), (1, 2), 2),
+            ([1, 1, 40, 33], [1, 1, 3, 3], (1, 1), (1, 1), (1, 1), 1),
+            ([1, 2, 30, 30], [2, 1, 11, 11], (1, 1), (5, 5), (1, 1), 2),
+            ([2, 6, 9, 21], [12, 3, 2, 4], (3, 2), (1, 2), (3, 1), 2),
+        ]
+        for (ci, bc) in cases.enumerated() {
+            let g = try Conv2dGeometry(input: bc.input, weight: bc.weight, bias: [bc.weight[0]], stride: bc.stride,
+                                       padding: bc.pad, dilation: bc.dil, groups: bc.groups)
+            let x = kernelRandom(bc.input.reduce(1, *), seed: UInt64(500 + ci)).map { Float($0) }
+            let w = kernelRandom(bc.weight.reduce(1, *), seed: UInt64(600 + ci)).map { Float($0) }
+            let b = kernelRandom(bc.weight[0], seed: UInt64(700 + ci)).map { Float($0) }
+            let gy = kernelRandom(g.outputShape.reduce(1, *), seed: UInt64(800 + ci)).map { Float($0) }
+            var y1 = sized(gy.count, Float.self), y2 = y1, gx1 = sized(x.count, Float.self), gx2 = gx1
+            conv2dForward(g, input: x, weight: w, bias: b, output: &y1, algorithm: .gemm)
+            conv2dForward(g, input: x, weight: w, bias: b, output: &y2, algorithm: .direct)
+            conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx1, algorithm: .gemm)
+            conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx2, algorithm: .direct)
+            XCTAssertEqual(y1.map(\.bitPattern), y2.map(\.bitPattern), "case \(ci) forward")
+            XCTAssertEqual(gx1.map(\.bitPattern), gx2.map(\.bitPattern), "case \(ci) input gradient")
         }
     }
 

@@ -15,9 +15,11 @@
 // A differentiable wrapper therefore needs no further kernels for double backward.
 //
 // All three run deterministically: each output element is one dot product in fixed order,
-// computed by one tile (see GemmDriver.swift). Known slow corners: depthwise and other
-// groups with few output channels fill 6-row micro-tiles with padding rows; the input
-// gradient of a strided conv multiplies through the (stride²−1)/stride² structural zeros.
+// computed by one tile (see GemmDriver.swift). When the GEMM would have at most 3 rows
+// (depthwise, single filters, few input channels for the input gradient) the forward and
+// input gradient run as direct row loops instead (Conv2dDirect.swift). Known slow corners: the weight gradient of such groups still fills
+// 6-row micro-tiles mostly with padding; the input gradient of a strided conv multiplies
+// through the (stride²−1)/stride² structural zeros.
 
 /// `output = conv2d(input, weight, bias)` (PyTorch semantics, cross-correlation).
 ///
@@ -28,9 +30,14 @@
 @_specialize(exported: true, where T == Double)
 public func conv2dForward<T: KernelFloat>(
     _ g: Conv2dGeometry, input: UnsafePointer<T>, weight: UnsafePointer<T>,
-    bias: UnsafePointer<T>?, output: UnsafeMutablePointer<T>
+    bias: UnsafePointer<T>?, output: UnsafeMutablePointer<T>,
+    algorithm: Conv2dAlgorithm = .automatic
 ) {
     let og = g.groupOutChannels
+    if algorithm.resolved(gemmRows: og) == .direct {
+        conv2dForwardDirect(g, input: input, weight: weight, bias: bias, output: output)
+        return
+    }
     let p = g.groupInChannels * g.kernelH * g.kernelW
     let s = g.outHeight * g.outWidth
     let hw = g.height * g.width
@@ -77,10 +84,14 @@ public func conv2dForward<T: KernelFloat>(
 @_specialize(exported: true, where T == Double)
 public func conv2dBackwardInput<T: KernelFloat>(
     _ g: Conv2dGeometry, gradOutput: UnsafePointer<T>, weight: UnsafePointer<T>,
-    gradInput: UnsafeMutablePointer<T>
+    gradInput: UnsafeMutablePointer<T>, algorithm: Conv2dAlgorithm = .automatic
 ) {
     let cg = g.groupInChannels
     let og = g.groupOutChannels
+    if algorithm.resolved(gemmRows: cg) == .direct {
+        conv2dBackwardInputDirect(g, gradOutput: gradOutput, weight: weight, gradInput: gradInput)
+        return
+    }
     let khw = g.kernelH * g.kernelW
     let k = og * khw
     let hw = g.height * g.width
