@@ -178,7 +178,10 @@ final class KernelConvTests: XCTestCase {
             conv2dForward(g, input: x, weight: w, bias: nil, output: &y)
             conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx)
             conv2dBackwardWeight(g, gradOutput: gy, input: x, gradWeight: &gw)
-            results.append([y, gx, gw])
+            var yd = sized(gy.count, Float.self), gxd = sized(x.count, Float.self)
+            conv2dForward(g, input: x, weight: w, bias: nil, output: &yd, algorithm: .direct)
+            conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gxd, algorithm: .direct)
+            results.append([y, gx, gw, yd, gxd])
         }
         for r in results.dropFirst() {
             for (a, b) in zip(r, results[0]) {
@@ -205,5 +208,22 @@ final class KernelConvTests: XCTestCase {
         XCTAssertNotNil(message { try Conv2dGeometry(input: [1, 3, 8, 8], weight: [4, 3, 3, 3], bias: [3]) })
         XCTAssertNotNil(message { try Conv2dGeometry(input: [1, 3, 8, 8], weight: [4, 3, 3, 3], groups: 0) })
         XCTAssertNil(message { try Conv2dGeometry(input: [1, 3, 2, 8], weight: [4, 3, 3, 3], padding: (1, 0)) })
+    }
+}
+
+/// Geometry validation never overflows or traps on absurd parameters.
+final class KernelGeometryLimitTests: XCTestCase {
+    func testHugeParametersAreErrorsNotTraps() {
+        XCTAssertThrowsError(try Conv2dGeometry(input: [1, 1, 8, 8], weight: [1, 1, 3, 3], padding: (Int.max / 2, 0)))
+        XCTAssertThrowsError(try Conv2dGeometry(input: [1, 1, 8, 8], weight: [1, 1, 3, 3], dilation: (Int.max, 1)))
+        XCTAssertThrowsError(try Conv2dGeometry(input: [1 << 30, 1 << 30, 1 << 30, 8], weight: [1, 1 << 30, 1, 1]))
+        XCTAssertThrowsError(try Conv2dGeometry(input: [1, 1, 8, 8], weight: [1, 1, 3, 3], padding: (1 << 30, 1 << 30)))
+        XCTAssertThrowsError(try Pool2dGeometry(input: [1, 1, 8, 8], kernel: (Int.max, 2)))
+        XCTAssertThrowsError(try Pool2dGeometry(input: [1, 1, 8, 8], kernel: (2, 2), stride: (Int.min, 1)))
+        XCTAssertThrowsError(try AdaptivePool2dGeometry(input: [1 << 20, 1, 8, 8], outputSize: (1 << 20, 1 << 20)))
+        XCTAssertThrowsError(try Resize2dGeometry(input: [1, 1, 8, 8], scaleFactor: (1e300, 1), mode: .nearest))
+        XCTAssertThrowsError(try Resize2dGeometry(input: [1 << 20, 1, 8, 8], size: (1 << 20, 1 << 20), mode: .bilinear))
+        XCTAssertThrowsError(try GemmGeometry.mm(a: [1 << 40, 4], b: [4, 1 << 40]))
+        XCTAssertThrowsError(try GemmGeometry.mm(a: [-1, 4], b: [4, 2]))
     }
 }

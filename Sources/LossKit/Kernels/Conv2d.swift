@@ -53,7 +53,7 @@ public func conv2dForward<T: KernelFloat>(
         PrepackedA.pack(StridedMatrix(base: weight + grp * og * p, rowStride: p, colStride: 1),
                         m: og, k: p, into: packed + grp * mPad * p)
     }
-    forEachGemmTile(tiles, work: g.batch * g.outChannels * s * max(p, 1), T.self) { t, space in
+    forEachGemmTile(tiles, work: g.batch * g.outChannels * s * max(p, 1), tileShape: (og, s, p), T.self) { t, space in
         let ng = t / perImageGroup
         let n = ng / g.groups, grp = ng % g.groups
         let i0 = ((t % perImageGroup) / nTiles) * GemmBlocking.mc
@@ -108,7 +108,7 @@ public func conv2dBackwardInput<T: KernelFloat>(
         PrepackedA.pack(ConvTransposedWeight(w: weight + grp * og * cg * khw, g: g),
                         m: cg, k: k, into: packed + grp * mPad * k)
     }
-    forEachGemmTile(tiles, work: g.batch * g.inChannels * hw * max(k, 1), T.self) { t, space in
+    forEachGemmTile(tiles, work: g.batch * g.inChannels * hw * max(k, 1), tileShape: (cg, hw, k), T.self) { t, space in
         let ng = t / perImageGroup
         let n = ng / g.groups, grp = ng % g.groups
         let i0 = ((t % perImageGroup) / nTiles) * GemmBlocking.mc
@@ -148,7 +148,7 @@ public func conv2dBackwardWeight<T: KernelFloat>(
     while tileN > 64 && g.groups * mTiles * ((p + tileN - 1) / tileN) < 8 { tileN /= 2 }
     let nTiles = (p + tileN - 1) / tileN
     let perGroup = mTiles * nTiles
-    forEachGemmTile(g.groups * perGroup, work: g.batch * g.outChannels * p * max(s, 1), T.self) { t, space in
+    forEachGemmTile(g.groups * perGroup, work: g.batch * g.outChannels * p * max(s, 1), tileShape: (og, tileN, s), T.self) { t, space in
         let grp = t / perGroup
         let i0 = ((t % perGroup) / nTiles) * GemmBlocking.mc
         let j0 = (t % nTiles) * tileN

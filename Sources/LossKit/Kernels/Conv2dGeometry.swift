@@ -45,6 +45,12 @@ public struct Conv2dGeometry: Equatable, Sendable {
         guard input.allSatisfy({ $0 >= 0 }), weight.allSatisfy({ $0 >= 0 }) else {
             throw KernelShapeError(op: op, "negative size in input \(input.shapeText) or weight \(weight.shapeText)")
         }
+        try KernelShapeError.checkExtents(op: op, [
+            ("input size", input.max() ?? 0), ("weight size", weight.max() ?? 0),
+            ("stride", max(stride.0, stride.1)), ("padding", max(padding.0, padding.1)),
+            ("dilation", max(dilation.0, dilation.1)), ("groups", groups)])
+        try KernelShapeError.checkCount(op: op, "input", input)
+        try KernelShapeError.checkCount(op: op, "weight", weight)
         guard groups >= 1 else { throw KernelShapeError(op: op, "groups must be positive, got \(groups)") }
         guard stride.0 >= 1, stride.1 >= 1 else {
             throw KernelShapeError(op: op, "stride must be positive, got (\(stride.0), \(stride.1))")
@@ -88,5 +94,6 @@ public struct Conv2dGeometry: Equatable, Sendable {
         self.groups = groups
         outHeight = (padded.0 - effH) / stride.0 + 1
         outWidth = (padded.1 - effW) / stride.1 + 1
+        try KernelShapeError.checkCount(op: op, "output", outputShape)
     }
 }

@@ -7,19 +7,20 @@ public struct GemmGeometry: Equatable, Sendable {
 
     /// `torch.mm`: `a` is (m, k), `b` is (k, n).
     public static func mm(a: [Int], b: [Int]) throws -> GemmGeometry {
-        guard a.count == 2, b.count == 2 else {
-            throw KernelShapeError(op: "mm", "expected 2-D operands, got \(a.shapeText) and \(b.shapeText)")
+        guard a.count == 2, b.count == 2, (a + b).allSatisfy({ $0 >= 0 }) else {
+            throw KernelShapeError(op: "mm", "expected 2-D operands with non-negative sizes, got \(a.shapeText) and \(b.shapeText)")
         }
         guard a[1] == b[0] else {
             throw KernelShapeError(op: "mm", "\(a.shapeText) and \(b.shapeText) cannot be multiplied (\(a[1]) != \(b[0]))")
         }
+        try KernelShapeError.checkCount(op: "mm", "output", [a[0], b[1]])
         return GemmGeometry(batch: 1, m: a[0], n: b[1], k: a[1])
     }
 
     /// `torch.bmm`: `a` is (batch, m, k), `b` is (batch, k, n).
     public static func bmm(a: [Int], b: [Int]) throws -> GemmGeometry {
-        guard a.count == 3, b.count == 3 else {
-            throw KernelShapeError(op: "bmm", "expected 3-D operands, got \(a.shapeText) and \(b.shapeText)")
+        guard a.count == 3, b.count == 3, (a + b).allSatisfy({ $0 >= 0 }) else {
+            throw KernelShapeError(op: "bmm", "expected 3-D operands with non-negative sizes, got \(a.shapeText) and \(b.shapeText)")
         }
         guard a[0] == b[0] else {
             throw KernelShapeError(op: "bmm", "batch sizes differ: \(a.shapeText) and \(b.shapeText)")
@@ -27,6 +28,7 @@ public struct GemmGeometry: Equatable, Sendable {
         guard a[2] == b[1] else {
             throw KernelShapeError(op: "bmm", "\(a.shapeText) and \(b.shapeText) cannot be multiplied (\(a[2]) != \(b[1]))")
         }
+        try KernelShapeError.checkCount(op: "bmm", "output", [a[0], a[1], b[2]])
         return GemmGeometry(batch: a[0], m: a[1], n: b[2], k: a[2])
     }
 }
@@ -70,7 +72,7 @@ public func gemmBatched<T: KernelFloat>(
     let mTiles = (m + GemmBlocking.mc - 1) / GemmBlocking.mc
     let nTiles = (n + GemmBlocking.nc - 1) / GemmBlocking.nc
     let perMatrix = mTiles * nTiles
-    forEachGemmTile(batch * perMatrix, work: batch * m * n * max(k, 1), T.self) { t, space in
+    forEachGemmTile(batch * perMatrix, work: batch * m * n * max(k, 1), tileShape: (m, n, k), T.self) { t, space in
         let bi = t / perMatrix
         let it = (t % perMatrix) / nTiles
         let jt = t % nTiles

@@ -142,10 +142,13 @@ final class GemmWorkspace<Scalar: KernelFloat> {
     let edge: UnsafeMutablePointer<Scalar>
     let runs: UnsafeMutablePointer<Int>
 
-    init() {
-        let nr = GemmBlocking.nr(Scalar.self)
-        a = .allocate(capacity: GemmBlocking.mc * GemmBlocking.kc)
-        b = .allocate(capacity: GemmBlocking.kc * ((GemmBlocking.nc + nr - 1) / nr) * nr)
+    /// Sized for tiles of at most `m × n` with depth `k` (small problems get small buffers:
+    /// full-size ones would be fresh mmap'd pages on every call).
+    init(m: Int, n: Int, k: Int) {
+        let nr = GemmBlocking.nr(Scalar.self), mr = GemmBlocking.mr
+        let kc = max(1, min(GemmBlocking.kc, k))
+        a = .allocate(capacity: (min(GemmBlocking.mc, m) + mr - 1) / mr * mr * kc)
+        b = .allocate(capacity: kc * ((min(GemmBlocking.nc, n) + nr - 1) / nr * nr))
         edge = .allocate(capacity: GemmBlocking.mr * nr)
         runs = .allocate(capacity: 5 * GemmBlocking.nc)
     }
@@ -164,13 +167,13 @@ final class GemmWorkspace<Scalar: KernelFloat> {
 /// worker count may follow `LossKitRuntime.threads`; `work` (flops) keeps tiny problems on the
 /// calling thread.
 func forEachGemmTile<Scalar: KernelFloat>(
-    _ tiles: Int, work: Int, _: Scalar.Type,
+    _ tiles: Int, work: Int, tileShape: (m: Int, n: Int, k: Int), _: Scalar.Type,
     _ body: (Int, GemmWorkspace<Scalar>) -> Void
 ) {
     if tiles <= 0 { return }
     let workers = work < 1 << 18 ? 1 : min(LossKitRuntime.threads, tiles)
     parallelChunks(workers) { w in
-        let space = GemmWorkspace<Scalar>()
+        let space = GemmWorkspace<Scalar>(m: tileShape.m, n: tileShape.n, k: tileShape.k)
         for t in (tiles * w / workers)..<(tiles * (w + 1) / workers) { body(t, space) }
     }
 }

@@ -46,6 +46,33 @@ extension Array where Element == Int {
     var shapeText: String { "(" + map(String.init).joined(separator: ",") + ")" }
 }
 
+extension KernelShapeError {
+    /// Largest size or parameter a geometry accepts (2³¹): keeps every index expression of
+    /// the kernels (`in + 2·pad`, `o·stride + k·dilation`, ...) far from Int overflow.
+    static let maxExtent = 1 << 31
+    /// Largest element count of a tensor a geometry describes (2⁴⁸).
+    static let maxElements = 1 << 48
+
+    /// Throws unless every value is in `0...maxExtent`.
+    static func checkExtents(op: String, _ named: [(String, Int)]) throws {
+        for (name, v) in named where v < 0 || v > maxExtent {
+            throw KernelShapeError(op: op, "\(name) \(v) is out of range (0...\(maxExtent))")
+        }
+    }
+
+    /// Throws unless `shape` has at most `maxElements` elements (no overflow on the way).
+    static func checkCount(op: String, _ what: String, _ shape: [Int]) throws {
+        var count = 1
+        for d in shape {
+            let (r, overflow) = count.multipliedReportingOverflow(by: d)
+            if overflow || r > maxElements {
+                throw KernelShapeError(op: op, "\(what) \(shape.shapeText) has too many elements")
+            }
+            count = r
+        }
+    }
+}
+
 @inline(__always)
 func loadVector<T: KernelFloat>(_ p: UnsafePointer<T>) -> T.Vector {
     UnsafeRawPointer(p).loadUnaligned(as: T.Vector.self)

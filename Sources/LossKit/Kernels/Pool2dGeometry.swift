@@ -37,6 +37,11 @@ public struct Pool2dGeometry: Equatable, Sendable {
             throw KernelShapeError(op: op, "input \(input.shapeText) must have non-zero C, H, W (N may be 0)")
         }
         let stride = stride ?? kernel
+        try KernelShapeError.checkExtents(op: op, [
+            ("input size", input.max() ?? 0), ("kernel size", max(kernel.0, kernel.1)),
+            ("stride", max(stride.0, stride.1)), ("padding", max(padding.0, padding.1)),
+            ("dilation", max(dilation.0, dilation.1))])
+        try KernelShapeError.checkCount(op: op, "input", input)
         guard kernel.0 > 0, kernel.1 > 0 else {
             throw KernelShapeError(op: op, "kernel size must be positive, got (\(kernel.0), \(kernel.1))")
         }
@@ -98,6 +103,10 @@ public struct AdaptivePool2dGeometry: Equatable, Sendable {
         guard outputSize.0 >= 0, outputSize.1 >= 0 else {
             throw KernelShapeError(op: op, "output size must be non-negative, got (\(outputSize.0), \(outputSize.1))")
         }
+        try KernelShapeError.checkExtents(op: op, [("input size", input.max() ?? 0),
+                                                   ("output size", max(outputSize.0, outputSize.1))])
+        try KernelShapeError.checkCount(op: op, "input", input)
+        try KernelShapeError.checkCount(op: op, "output", [input[0], input[1], outputSize.0, outputSize.1])
         batch = input[0]
         channels = input[1]
         height = input[2]

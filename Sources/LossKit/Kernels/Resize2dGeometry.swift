@@ -53,7 +53,7 @@ public struct Resize2dGeometry: Equatable, Sendable {
         }
         let oh = (Double(input[2]) * scaleFactor.0).rounded(.down)
         let ow = (Double(input[3]) * scaleFactor.1).rounded(.down)
-        guard oh < 1e15, ow < 1e15 else {
+        guard oh <= Double(KernelShapeError.maxExtent), ow <= Double(KernelShapeError.maxExtent) else {
             throw KernelShapeError(op: "interpolate", "output size (\(oh), \(ow)) is too large")
         }
         try self.init(
@@ -73,6 +73,9 @@ public struct Resize2dGeometry: Equatable, Sendable {
         guard out.0 > 0, out.1 > 0 else {
             throw KernelShapeError(op: op, "input and output sizes should be greater than 0, got input \(input.shapeText) and output (\(out.0), \(out.1))")
         }
+        try KernelShapeError.checkExtents(op: op, [("input size", input.max() ?? 0), ("output size", max(out.0, out.1))])
+        try KernelShapeError.checkCount(op: op, "input", input)
+        try KernelShapeError.checkCount(op: op, "output", [input[0], input[1], out.0, out.1])
         if mode == .nearest, alignCorners != nil {
             throw KernelShapeError(op: op, "align_corners only has an effect with bilinear or bicubic modes; leave it unset for nearest")
         }
