@@ -92,6 +92,7 @@ final class KernelConvTests: XCTestCase {
         ([1, 30, 18, 19], [7, 30, 3, 3], (1, 1), (1, 1), (1, 1), 1),
         ([2, 4, 9, 33], [100, 4, 1, 1], (1, 1), (0, 0), (1, 1), 1),
         ([1, 58, 23, 21], [10, 29, 3, 3], (2, 1), (2, 1), (1, 2), 2),
+        ([1, 4, 48, 48], [110, 4, 3, 3], (1, 1), (1, 1), (1, 1), 1),  // tiles of 96 + 14 rows
     ]
 
     func testConvMatchesDirectLoopAcrossTiles() throws {

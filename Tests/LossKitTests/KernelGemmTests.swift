@@ -40,6 +40,7 @@ final class KernelGemmTests: XCTestCase {
         let cases: [(Int, Int, Int, Bool, Bool, Double, Double)] = [
             (100, 270, 300, false, false, 1, 0), (97, 257, 257, true, false, 0.5, 1),
             (13, 17, 513, false, true, -1, 2), (193, 31, 7, true, true, 2, -0.5), (1, 300, 1, false, false, 1, 0),
+            (200, 2100, 20, false, true, 1, 0.5),  // tiles of 2 row blocks (96 + 96 + 8 rows)
         ]
         for (ci, (m, n, k, ta, tb, alpha, beta)) in cases.enumerated() {
             let lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 3, ldc = n + 3

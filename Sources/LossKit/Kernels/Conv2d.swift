@@ -42,9 +42,8 @@ public func conv2dForward<T: KernelFloat>(
     let s = g.outHeight * g.outWidth
     let hw = g.height * g.width
     if g.batch == 0 || og == 0 || s == 0 { return }
-    let mTiles = (og + GemmBlocking.mc - 1) / GemmBlocking.mc
-    let nTiles = (s + GemmBlocking.nc - 1) / GemmBlocking.nc
-    let perImageGroup = mTiles * nTiles
+    let grid = gemmTileGrid(count: g.batch * g.groups, m: og, n: s)
+    let perImageGroup = grid.rowTiles * grid.colTiles
     let tiles = g.batch * g.groups * perImageGroup
     let mPad = PrepackedA<T>.paddedRows(og)
     let packed = UnsafeMutablePointer<T>.allocate(capacity: max(1, g.groups * mPad * p))
@@ -53,13 +52,13 @@ public func conv2dForward<T: KernelFloat>(
         PrepackedA.pack(StridedMatrix(base: weight + grp * og * p, rowStride: p, colStride: 1),
                         m: og, k: p, into: packed + grp * mPad * p)
     }
-    forEachGemmTile(tiles, work: g.batch * g.outChannels * s * max(p, 1), tileShape: (og, s, p), T.self) { t, space in
+    forEachGemmTile(tiles, work: g.batch * g.outChannels * s * max(p, 1), tileShape: (grid.rows, grid.cols, p), T.self) { t, space in
         let ng = t / perImageGroup
         let n = ng / g.groups, grp = ng % g.groups
-        let i0 = ((t % perImageGroup) / nTiles) * GemmBlocking.mc
-        let j0 = (t % nTiles) * GemmBlocking.nc
-        let m = min(GemmBlocking.mc, og - i0)
-        let cols = min(GemmBlocking.nc, s - j0)
+        let i0 = ((t % perImageGroup) / grid.colTiles) * grid.rows
+        let j0 = (t % grid.colTiles) * grid.cols
+        let m = min(grid.rows, og - i0)
+        let cols = min(grid.cols, s - j0)
         let a = PrepackedA(base: packed + grp * mPad * p, mPad: mPad)
         let b = ConvIm2colPanel(x: input + (n * g.inChannels + grp * g.groupInChannels) * hw, g: g, runs: space.runs)
         let c = output + (n * g.outChannels + grp * og + i0) * s + j0
@@ -97,9 +96,8 @@ public func conv2dBackwardInput<T: KernelFloat>(
     let hw = g.height * g.width
     let s = g.outHeight * g.outWidth
     if g.batch == 0 || cg == 0 || hw == 0 { return }
-    let mTiles = (cg + GemmBlocking.mc - 1) / GemmBlocking.mc
-    let nTiles = (hw + GemmBlocking.nc - 1) / GemmBlocking.nc
-    let perImageGroup = mTiles * nTiles
+    let grid = gemmTileGrid(count: g.batch * g.groups, m: cg, n: hw)
+    let perImageGroup = grid.rowTiles * grid.colTiles
     let tiles = g.batch * g.groups * perImageGroup
     let mPad = PrepackedA<T>.paddedRows(cg)
     let packed = UnsafeMutablePointer<T>.allocate(capacity: max(1, g.groups * mPad * k))
@@ -108,14 +106,14 @@ public func conv2dBackwardInput<T: KernelFloat>(
         PrepackedA.pack(ConvTransposedWeight(w: weight + grp * og * cg * khw, g: g),
                         m: cg, k: k, into: packed + grp * mPad * k)
     }
-    forEachGemmTile(tiles, work: g.batch * g.inChannels * hw * max(k, 1), tileShape: (cg, hw, k), T.self) { t, space in
+    forEachGemmTile(tiles, work: g.batch * g.inChannels * hw * max(k, 1), tileShape: (grid.rows, grid.cols, k), T.self) { t, space in
         let ng = t / perImageGroup
         let n = ng / g.groups, grp = ng % g.groups
-        let i0 = ((t % perImageGroup) / nTiles) * GemmBlocking.mc
-        let j0 = (t % nTiles) * GemmBlocking.nc
+        let i0 = ((t % perImageGroup) / grid.colTiles) * grid.rows
+        let j0 = (t % grid.colTiles) * grid.cols
         let a = PrepackedA(base: packed + grp * mPad * k, mPad: mPad)
         let b = ConvTransposedPanel(gy: gradOutput + (n * g.outChannels + grp * og) * s, g: g, runs: space.runs)
-        gemmTile(m: min(GemmBlocking.mc, cg - i0), n: min(GemmBlocking.nc, hw - j0), k: k,
+        gemmTile(m: min(grid.rows, cg - i0), n: min(grid.cols, hw - j0), k: k,
                  alpha: 1, a: a, i0: i0, b: b, j0: j0, beta: 0,
                  c: gradInput + (n * g.inChannels + grp * cg + i0) * hw + j0, ldc: hw, space: space)
     }
@@ -141,22 +139,17 @@ public func conv2dBackwardWeight<T: KernelFloat>(
         gradWeight.initialize(repeating: 0, count: g.outChannels * p)
         return
     }
-    // Narrower column tiles when the weight is small, so both cores get work; the tiling
-    // depends on the sizes only.
-    let mTiles = (og + GemmBlocking.mc - 1) / GemmBlocking.mc
-    var tileN = GemmBlocking.nc
-    while tileN > 64 && g.groups * mTiles * ((p + tileN - 1) / tileN) < 8 { tileN /= 2 }
-    let nTiles = (p + tileN - 1) / tileN
-    let perGroup = mTiles * nTiles
-    forEachGemmTile(g.groups * perGroup, work: g.batch * g.outChannels * p * max(s, 1), tileShape: (og, tileN, s), T.self) { t, space in
+    let grid = gemmTileGrid(count: g.groups, m: og, n: p)
+    let perGroup = grid.rowTiles * grid.colTiles
+    forEachGemmTile(g.groups * perGroup, work: g.batch * g.outChannels * p * max(s, 1), tileShape: (grid.rows, grid.cols, s), T.self) { t, space in
         let grp = t / perGroup
-        let i0 = ((t % perGroup) / nTiles) * GemmBlocking.mc
-        let j0 = (t % nTiles) * tileN
+        let i0 = ((t % perGroup) / grid.colTiles) * grid.rows
+        let j0 = (t % grid.colTiles) * grid.cols
         let c = gradWeight + (grp * og + i0) * p + j0
         for n in 0..<g.batch {
             let a = StridedMatrix(base: gradOutput + (n * g.outChannels + grp * og) * s, rowStride: s, colStride: 1)
             let b = ConvIm2colTransposedPanel(x: input + (n * g.inChannels + grp * g.groupInChannels) * hw, g: g)
-            gemmTile(m: min(GemmBlocking.mc, og - i0), n: min(tileN, p - j0), k: s,
+            gemmTile(m: min(grid.rows, og - i0), n: min(grid.cols, p - j0), k: s,
                      alpha: 1, a: a, i0: i0, b: b, j0: j0, beta: n == 0 ? 0 : 1,
                      c: c, ldc: p, space: space)
         }

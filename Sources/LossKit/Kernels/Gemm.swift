@@ -69,19 +69,16 @@ public func gemmBatched<T: KernelFloat>(
     beta: T, c: UnsafeMutablePointer<T>, ldc: Int, strideC: Int
 ) {
     if batch <= 0 || m <= 0 || n <= 0 { return }
-    let mTiles = (m + GemmBlocking.mc - 1) / GemmBlocking.mc
-    let nTiles = (n + GemmBlocking.nc - 1) / GemmBlocking.nc
-    let perMatrix = mTiles * nTiles
-    forEachGemmTile(batch * perMatrix, work: batch * m * n * max(k, 1), tileShape: (m, n, k), T.self) { t, space in
+    let grid = gemmTileGrid(count: batch, m: m, n: n)
+    let perMatrix = grid.rowTiles * grid.colTiles
+    forEachGemmTile(batch * perMatrix, work: batch * m * n * max(k, 1), tileShape: (grid.rows, grid.cols, k), T.self) { t, space in
         let bi = t / perMatrix
-        let it = (t % perMatrix) / nTiles
-        let jt = t % nTiles
-        let i0 = it * GemmBlocking.mc
-        let j0 = jt * GemmBlocking.nc
+        let i0 = ((t % perMatrix) / grid.colTiles) * grid.rows
+        let j0 = (t % grid.colTiles) * grid.cols
         let am = StridedMatrix(base: a + bi * strideA, rowStride: transA ? 1 : lda, colStride: transA ? lda : 1)
         let bm = StridedMatrix(base: b + bi * strideB, rowStride: transB ? 1 : ldb, colStride: transB ? ldb : 1)
         gemmTile(
-            m: min(GemmBlocking.mc, m - i0), n: min(GemmBlocking.nc, n - j0), k: k,
+            m: min(grid.rows, m - i0), n: min(grid.cols, n - j0), k: k,
             alpha: alpha, a: am, i0: i0, b: bm, j0: j0,
             beta: beta, c: c + bi * strideC + i0 * ldc + j0, ldc: ldc, space: space)
     }

@@ -2,10 +2,11 @@ import Foundation
 
 // The blocked GEMM engine shared by matmul and conv2d.
 //
-// C (m×n) = alpha · A (m×k) · B (k×n) + beta · C is cut into output tiles of at most
-// `mc × nc`. A tile is computed by exactly one thread: for each depth block of `kc` it packs
-// the needed part of A into `mr`-row strips and of B into `nr`-column strips (zero padded),
-// then runs the `mr × nr` register micro-kernel over all strip pairs. The depth order is fixed
+// C (m×n) = alpha · A (m×k) · B (k×n) + beta · C is cut into output tiles (`gemmTileGrid`).
+// A tile is computed by exactly one thread: for each depth block of `kc` it packs the
+// needed part of B into `nr`-column strips (zero padded), then for each block of `mc` rows
+// packs A into `mr`-row strips and runs the `mr × nr` register micro-kernel over all strip
+// pairs. The depth order is fixed
 // (blocks ascending, k ascending within a block), and the tile grid depends on the problem
 // size alone, so the result is bit-identical for any thread count.
 //
@@ -179,7 +180,8 @@ func forEachGemmTile<Scalar: KernelFloat>(
 }
 
 /// One output tile: `C[0..<m, 0..<n] = alpha · A(i0.., :) · B(:, j0..) + beta · C`, with
-/// `m <= mc`, `n <= nc`. `beta == 0` overwrites C without reading it (NaN in C is ignored).
+/// `n <= nc` (any `m`: row blocks of `mc` share each packed B panel). `beta == 0` overwrites
+/// C without reading it (NaN in C is ignored).
 @inline(__always)
 func gemmTile<PA: GemmPackA, PB: GemmPackB>(
     m: Int, n: Int, k: Int,
@@ -199,28 +201,54 @@ func gemmTile<PA: GemmPackA, PB: GemmPackB>(
     var p0 = 0
     while p0 < k {
         let kc = min(GemmBlocking.kc, k - p0)
+        // One packed B panel serves every row block of the tile.
         b.packB(space.b, p0: p0, kc: kc, j0: j0, nc: n)
-        let packedA = a.packedA(space.a, i0: i0, mc: m, p0: p0, kc: kc)
         let first = p0 == 0
         let blockBeta: T = first ? beta : 1
         let overwrite = first && beta == 0
-        var jr = 0
-        while jr < n {
-            let cols = min(nr, n - jr)
-            let pb = space.b + (jr / nr) * kc * nr
-            var ir = 0
-            while ir < m {
-                let rows = min(mr, m - ir)
-                gemmMicroKernel(
-                    kc: kc, a: packedA + (ir / mr) * kc * mr, b: pb,
-                    c: c + ir * ldc + jr, ldc: ldc, rows: rows, cols: cols,
-                    alpha: alpha, beta: blockBeta, overwrite: overwrite, edge: space.edge)
-                ir += mr
+        var ic = 0
+        while ic < m {
+            let mc = min(GemmBlocking.mc, m - ic)
+            let packedA = a.packedA(space.a, i0: i0 + ic, mc: mc, p0: p0, kc: kc)
+            let cBlock = c + ic * ldc
+            var jr = 0
+            while jr < n {
+                let cols = min(nr, n - jr)
+                let pb = space.b + (jr / nr) * kc * nr
+                var ir = 0
+                while ir < mc {
+                    gemmMicroKernel(
+                        kc: kc, a: packedA + (ir / mr) * kc * mr, b: pb,
+                        c: cBlock + ir * ldc + jr, ldc: ldc, rows: min(mr, mc - ir), cols: cols,
+                        alpha: alpha, beta: blockBeta, overwrite: overwrite, edge: space.edge)
+                    ir += mr
+                }
+                jr += nr
             }
-            jr += nr
+            ic += mc
         }
         p0 += kc
     }
+}
+
+/// The output tiling of a GEMM (or of `count` independent ones of `m × n`): tiles as large as
+/// possible — a tile packs each B panel once for all its rows — but at least `minTiles` of
+/// them when the problem allows, so two cores both get work (a 64×64 Gram matrix with a deep
+/// K would otherwise be one tile). Depends on the sizes only. Rows are a multiple of `mc`
+/// (or of `mr` below it), columns a multiple of 32.
+///
+/// The tiling never changes a value: every C element is the same fixed-order sum over the
+/// same `kc` depth blocks whichever tile computes it.
+func gemmTileGrid(count: Int, m: Int, n: Int, minTiles: Int = 8) -> (rows: Int, cols: Int, rowTiles: Int, colTiles: Int) {
+    let mc = GemmBlocking.mc, mr = GemmBlocking.mr
+    func roundUp(_ x: Int, _ q: Int) -> Int { (x + q - 1) / q * q }
+    var rows = max(mr, roundUp(m, m > mc ? mc : mr))
+    var cols = GemmBlocking.nc
+    func tiles() -> Int { count * ((m + rows - 1) / rows) * ((n + cols - 1) / cols) }
+    while tiles() < minTiles && rows > mc { rows = roundUp(rows / 2, mc) }
+    while tiles() < minTiles && cols > 32 && n > cols / 2 { cols /= 2 }
+    while tiles() < minTiles && rows > 2 * mr && m > rows / 2 { rows = roundUp(rows / 2, mr) }
+    return (rows, cols, (m + rows - 1) / rows, (n + cols - 1) / cols)
 }
 
 /// The `mr × nr` register kernel: 6 rows of one `Vector` each, accumulated with fused
