@@ -5,21 +5,23 @@
 //   input gradient   gx[n,g] (Cg × H·W) = W[g]ᵀ-by-channel (Cg × Og·KH·KW) · tcol(gy[n,g])
 //   weight gradient  gW[g]   (Og × P)   = Σₙ gy[n,g] (Og × S) · col(x[n,g])ᵀ (S × P)
 //
-// Second order. Each kernel is bilinear in its two tensor arguments, so the derivative of
-// any of them is another of them:
-//   y  = conv(x, W)            ∂/∂x ← inputGrad(·, W),   ∂/∂W ← weightGrad(·, x)
-//   gx = inputGrad(gy, W)      ∂/∂gy ← conv(·, W),       ∂/∂W ← weightGrad(gy, ·)   (roles: the
-//                                                        cotangent of gx plays the input)
-//   gW = weightGrad(gy, x)     ∂/∂gy ← conv(x, ·),       ∂/∂x ← inputGrad(gy, ·)    (the
-//                                                        cotangent of gW plays the weight)
-// A differentiable wrapper therefore needs no further kernels for double backward.
+// Second order. Each kernel is bilinear in its two tensor arguments, and the three are each
+// other's adjoints, so every derivative of one is another (v: the cotangent arriving at the
+// kernel's output):
+//   y  = conv(x, W)             x̄ = inputGrad(v, W)    W̄ = weightGrad(v, x)
+//   gx = inputGrad(gy, W)       ḡy = conv(v, W)        W̄ = weightGrad(gy, v)
+//   gW = weightGrad(gy, x)      ḡy = conv(x, v)        x̄ = inputGrad(gy, v)
+// (the identities behind them, ⟨conv(x,W), gy⟩ = ⟨x, inputGrad(gy,W)⟩ = ⟨W, weightGrad(gy,x)⟩,
+// are what the dot-product tests check). A differentiable wrapper needs no further kernels
+// for double backward.
 //
 // All three run deterministically: each output element is one dot product in fixed order,
 // computed by one tile (see GemmDriver.swift). When the GEMM would have at most 3 rows
 // (depthwise, single filters, few input channels for the input gradient) the forward and
-// input gradient run as direct row loops instead (Conv2dDirect.swift). Known slow corners: the weight gradient of such groups still fills
-// 6-row micro-tiles mostly with padding; the input gradient of a strided conv multiplies
-// through the (stride²−1)/stride² structural zeros.
+// input gradient run as direct row loops instead (Conv2dDirect.swift). Known slow corners:
+// the weight gradient of such groups still fills 6-row micro-tiles mostly with padding; the
+// input gradient of a strided conv multiplies through the (stride²−1)/stride² structural
+// zeros.
 
 /// `output = conv2d(input, weight, bias)` (PyTorch semantics, cross-correlation).
 ///

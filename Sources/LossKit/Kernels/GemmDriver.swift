@@ -6,9 +6,9 @@ import Foundation
 // A tile is computed by exactly one thread: for each depth block of `kc` it packs the
 // needed part of B into `nr`-column strips (zero padded), then for each block of `mc` rows
 // packs A into `mr`-row strips and runs the `mr × nr` register micro-kernel over all strip
-// pairs. The depth order is fixed
-// (blocks ascending, k ascending within a block), and the tile grid depends on the problem
-// size alone, so the result is bit-identical for any thread count.
+// pairs. Every C element is one sum in a fixed order (depth blocks ascending, k ascending
+// within a block), whichever tile and thread compute it, so the result is bit-identical for
+// any thread count.
 //
 // The operands are not matrices in memory but *packers*: a strided matrix for matmul, an
 // implicit im2col view of an image for conv2d. That is how conv2d runs as a GEMM without
@@ -20,9 +20,10 @@ enum GemmBlocking {
     static let mr = 6
     /// Depth of one packed block: an `mr × kc` A strip plus a `kc × nr` B strip fit in L1.
     static let kc = 256
-    /// Rows of an output tile (a multiple of `mr`).
+    /// Rows of one packed A block (a multiple of `mr`); a tile may hold several.
     static let mc = 96
-    /// Columns of an output tile (a multiple of 16 and of 8).
+    /// Most columns of an output tile (a multiple of 16 and of 8): the packed B panel,
+    /// `kc × nc`, stays in the 512 KB L2.
     static let nc = 256
     @inline(__always) static func nr<T: KernelFloat>(_: T.Type) -> Int { T.Vector.scalarCount }
 }
