@@ -143,17 +143,25 @@ public func conv2dBackwardWeight<T: KernelFloat>(
     }
     let grid = gemmTileGrid(count: g.groups, m: og, n: p)
     let perGroup = grid.rowTiles * grid.colTiles
-    forEachGemmTile(g.groups * perGroup, work: g.batch * g.outChannels * p * max(s, 1), tileShape: (grid.rows, grid.cols, s), T.self) { t, space in
-        let grp = t / perGroup
-        let i0 = ((t % perGroup) / grid.colTiles) * grid.rows
-        let j0 = (t % grid.colTiles) * grid.cols
-        let c = gradWeight + (grp * og + i0) * p + j0
-        for n in 0..<g.batch {
-            let a = StridedMatrix(base: gradOutput + (n * g.outChannels + grp * og) * s, rowStride: s, colStride: 1)
+    // Images one after another (each tile adds image n's term in order n = 0, 1, ...); the
+    // image's gradient is packed once for all tiles, which otherwise each repacked it.
+    let mPad = PrepackedA<T>.paddedRows(og)
+    let packed = UnsafeMutablePointer<T>.allocate(capacity: max(1, g.groups * mPad * s))
+    defer { packed.deallocate() }
+    for n in 0..<g.batch {
+        for grp in 0..<g.groups {
+            PrepackedA.pack(StridedMatrix(base: gradOutput + (n * g.outChannels + grp * og) * s, rowStride: s, colStride: 1),
+                            m: og, k: s, into: packed + grp * mPad * s)
+        }
+        forEachGemmTile(g.groups * perGroup, work: g.outChannels * p * max(s, 1), tileShape: (grid.rows, grid.cols, s), T.self) { t, space in
+            let grp = t / perGroup
+            let i0 = ((t % perGroup) / grid.colTiles) * grid.rows
+            let j0 = (t % grid.colTiles) * grid.cols
+            let a = PrepackedA(base: packed + grp * mPad * s, mPad: mPad)
             let b = ConvIm2colTransposedPanel(x: input + (n * g.inChannels + grp * g.groupInChannels) * hw, g: g)
             gemmTile(m: min(grid.rows, og - i0), n: min(grid.cols, p - j0), k: s,
                      alpha: 1, a: a, i0: i0, b: b, j0: j0, beta: n == 0 ? 0 : 1,
-                     c: c, ldc: p, space: space)
+                     c: gradWeight + (grp * og + i0) * p + j0, ldc: p, space: space)
         }
     }
 }

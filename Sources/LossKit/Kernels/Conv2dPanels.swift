@@ -220,12 +220,32 @@ struct ConvIm2colTransposedPanel<Scalar: KernelFloat>: GemmPackB {
                 let plane = x + c * h * w
                 var y = p0 / ow
                 var xo = p0 - y * ow
-                for q in 0..<kc {
+                var q = 0
+                while q < kc {
+                    // One run of depth steps along an output row.
+                    let len = min(kc - q, ow - xo)
+                    let d = strip + q * nr + cc
                     let ih = y * sh - ph + ki * dh
-                    let iw = xo * sw - pw + kj * dw
-                    strip[q * nr + cc] = (ih >= 0 && ih < h && iw >= 0 && iw < w) ? plane[ih * w + iw] : 0
-                    xo += 1
-                    if xo == ow { xo = 0; y += 1 }
+                    if ih < 0 || ih >= h {
+                        for t in 0..<len { d[t * nr] = 0 }
+                    } else {
+                        let src = plane + ih * w
+                        let iw0 = xo * sw - pw + kj * dw
+                        let tLo: Int, tHi: Int
+                        if sw == 1 {
+                            tLo = min(len, max(0, -iw0))
+                            tHi = max(tLo, min(len, w - iw0))
+                        } else {
+                            tLo = iw0 >= 0 ? 0 : min(len, (-iw0 + sw - 1) / sw)
+                            tHi = max(tLo, min(len, iw0 >= w ? 0 : (w - 1 - iw0) / sw + 1))
+                        }
+                        for t in 0..<tLo { d[t * nr] = 0 }
+                        for t in tLo..<tHi { d[t * nr] = src[iw0 + t * sw] }
+                        for t in tHi..<len { d[t * nr] = 0 }
+                    }
+                    q += len
+                    xo = 0
+                    y += 1
                 }
             }
             s += 1
