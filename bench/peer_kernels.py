@@ -58,3 +58,24 @@ f, x, w = conv3x3(1, 64, 112, torch.float32)
 print(f"conv3x3 f32 64->64 112x112  fwd {f:7.1f}  dx {x:7.1f}  dw {w:7.1f}  fwd+dx {2 / (1 / f + 1 / x):7.1f}")
 f, x, w = conv3x3(1, 64, 56, torch.float64)
 print(f"conv3x3 f64 64->64 56x56    fwd {f:7.1f}  dx {x:7.1f}  dw {w:7.1f}  fwd+dx {2 / (1 / f + 1 / x):7.1f}")
+
+
+def image_ops():
+    x = torch.rand(1, 64, 224, 224, requires_grad=True)
+
+    def report(label, fwd):
+        y = fwd()
+        gy = torch.rand_like(y)
+        tf = best(5, fwd)
+        tb = best(5, lambda: torch.autograd.grad(y, x, gy, retain_graph=True))
+        print(f"{label:<44}fwd {tf * 1e3:7.2f} ms  bwd {tb * 1e3:7.2f} ms")
+
+    report("max_pool2d 2x2 (1,64,224,224)", lambda: F.max_pool2d(x, 2))
+    report("avg_pool2d 3x3 s1 p1 (1,64,224,224)", lambda: F.avg_pool2d(x, 3, 1, 1))
+    report("adaptive_avg_pool2d 7x7 (1,64,224,224)", lambda: F.adaptive_avg_pool2d(x, 7))
+    for mode in ["nearest", "bilinear", "bicubic"]:
+        kw = {} if mode == "nearest" else {"align_corners": False}
+        report(f"interpolate {mode} x2 (1,64,224,224)", lambda: F.interpolate(x, size=(448, 448), mode=mode, **kw))
+
+
+image_ops()

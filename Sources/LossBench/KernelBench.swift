@@ -88,6 +88,37 @@ enum KernelBench {
         print(line)
     }
 
+    /// Pooling and resampling, forward and adjoint, in ms (float32).
+    static func imageOps() {
+        let x = filled(64 * 224 * 224, seed: 6, Float.self)
+        var y = [Float](repeating: 0, count: 64 * 448 * 448)
+        var gx = [Float](repeating: 0, count: x.count)
+        func report(_ label: String, _ fwd: () -> Void, _ bwd: () -> Void) {
+            let tf = best(reps: 5, fwd), tb = best(reps: 5, bwd)
+            print(label.padding(toLength: 44, withPad: " ", startingAt: 0)
+                  + String(format: "fwd %7.2f ms  bwd %7.2f ms", tf * 1e3, tb * 1e3))
+        }
+        if let g = try? Pool2dGeometry(input: [1, 64, 224, 224], kernel: (2, 2)) {
+            var idx = [Int](repeating: 0, count: g.outputShape.reduce(1, *))
+            report("max_pool2d 2x2 (1,64,224,224)", { maxPool2dForward(g, input: x, output: &y, indices: &idx) },
+                   { maxPool2dBackward(g, indices: idx, gradOutput: y, gradInput: &gx) })
+        }
+        if let g = try? Pool2dGeometry(op: "avg_pool2d", input: [1, 64, 224, 224], kernel: (3, 3), stride: (1, 1), padding: (1, 1)) {
+            report("avg_pool2d 3x3 s1 p1 (1,64,224,224)", { avgPool2dForward(g, input: x, output: &y) },
+                   { avgPool2dBackward(g, gradOutput: y, gradInput: &gx) })
+        }
+        if let g = try? AdaptivePool2dGeometry(input: [1, 64, 224, 224], outputSize: (7, 7)) {
+            report("adaptive_avg_pool2d 7x7 (1,64,224,224)", { adaptiveAvgPool2dForward(g, input: x, output: &y) },
+                   { adaptiveAvgPool2dBackward(g, gradOutput: y, gradInput: &gx) })
+        }
+        for mode in ResizeMode.allCases {
+            if let g = try? Resize2dGeometry(input: [1, 64, 224, 224], size: (448, 448), mode: mode) {
+                report("interpolate \(mode) x2 (1,64,224,224)", { resize2dForward(g, input: x, output: &y) },
+                       { resize2dBackward(g, gradOutput: y, gradInput: &gx) })
+            }
+        }
+    }
+
     static func run() {
         if let t = ProcessInfo.processInfo.environment["LOSSBENCH_THREADS"], let n = Int(t), n > 0 {
             LossKitRuntime.threads = n
@@ -110,6 +141,7 @@ enum KernelBench {
                 smallGroups("groups=16, \(og) out/group (1,32,96,96)", input: [1, 32, 96, 96], weight: [16 * og, 2, 3, 3], padding: 1, groups: 16)
             }
         }
+        if only.isEmpty || only == "image" { imageOps() }
         if !(only.isEmpty || only == "conv") { return }
         let c = conv3x3(batch: 1, channels: 64, size: 112, Float.self)
         print(String(format: "conv3x3 f32 64->64 112x112  fwd %7.1f  dx %7.1f  dw %7.1f  fwd+dx %7.1f",
