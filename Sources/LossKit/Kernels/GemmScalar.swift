@@ -4,8 +4,7 @@
 /// 8 doubles), i.e. two AVX2 registers or one AVX-512 register. All multiply-adds in the
 /// kernels go through `addingProduct`, which is a fused multiply-add in every build
 /// configuration, so debug and release builds round identically.
-public protocol KernelFloat: BinaryFloatingPoint, SIMDScalar, Codable, Sendable
-where Self.RawSignificand: FixedWidthInteger {
+public protocol KernelFloat: BinaryFloatingPoint, SIMDScalar, Codable, Sendable {
     associatedtype Vector: SIMD where Vector.Scalar == Self
     /// The wider type used for sums whose rounding error would otherwise grow with their
     /// length (bias gradients): Double for both Float and Double.
