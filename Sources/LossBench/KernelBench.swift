@@ -2,6 +2,12 @@ import Foundation
 import LossKit
 
 /// Side-by-side numbers for the image and linear-algebra kernels (peer: bench/peer_kernels.py).
+///
+///     swift build -c release --product LossBench && .build/release/LossBench
+///     /tmp/oracle/venv/bin/python bench/peer_kernels.py 2          # torch, 2 threads
+///
+/// Environment: `LOSSBENCH_THREADS=n` (default: all cores), `LOSSBENCH_ONLY=matmul|small|image|conv`,
+/// `LOSSBENCH_CLOCK=thread` (with one thread; the peer takes `1 thread` as arguments).
 enum KernelBench {
     /// `LOSSBENCH_CLOCK=thread` times with the calling thread's CPU clock instead of the wall
     /// clock: with one thread all work runs on the caller, and CPU time does not count the
