@@ -1,2 +1,3 @@
 print("LossBench")
 try CoreBench.run()
+KernelBench.run()

@@ -1,0 +1,230 @@
+import XCTest
+import LossKit
+
+/// conv2d forward and adjoints against torch (fixtures/kernels/conv2d.json), against a direct
+/// float64 loop on shapes that cross GEMM tile boundaries, and the dot-product identity.
+final class KernelConvTests: XCTestCase {
+    func geometry(_ c: [String: Any]) throws -> Conv2dGeometry {
+        try Conv2dGeometry(
+            input: c.ints("input_shape"), weight: c.ints("weight_shape"),
+            bias: c["b"] != nil ? [c.ints("weight_shape")[0]] : nil,
+            stride: c.pair("stride"), padding: c.pair("padding"), dilation: c.pair("dilation"),
+            groups: c.int("groups"))
+    }
+
+    func runFixtures<T: KernelFloat>(_: T.Type) throws {
+        var worst = 0.0
+        for c in try KernelFixtures.cases("conv2d.json") {
+            let g = try geometry(c)
+            // The longest reduction: the weight gradient sums N·OH·OW products.
+            let tol = kernelTolerance(T.self, terms: max(g.groupInChannels * g.kernelH * g.kernelW,
+                                                         g.groupOutChannels * g.kernelH * g.kernelW,
+                                                         g.batch * g.outHeight * g.outWidth))
+            XCTAssertEqual(g.outputShape, c.ints("output_shape"), c.name)
+            let x = c.doubles("x").map { T($0) }, w = c.doubles("w").map { T($0) }
+            let gy = c.doubles("gy").map { T($0) }
+            var y = sized(g.outputShape.reduce(1, *), T.self)
+            if c["b"] != nil {
+                let b = c.doubles("b").map { T($0) }
+                conv2dForward(g, input: x, weight: w, bias: b, output: &y)
+                var gb = sized(g.outChannels, T.self)
+                conv2dBackwardBias(g, gradOutput: gy, gradBias: &gb)
+                worst = max(worst, assertClose(gb, c.doubles("gb"), tol: tol, "\(c.name) gb \(T.self)"))
+            } else {
+                conv2dForward(g, input: x, weight: w, bias: nil, output: &y)
+            }
+            worst = max(worst, assertClose(y, c.doubles("y"), tol: tol, "\(c.name) y \(T.self)"))
+            for algorithm in [Conv2dAlgorithm.gemm, .direct] {
+                var ya = sized(y.count, T.self)
+                if c["b"] != nil {
+                    conv2dForward(g, input: x, weight: w, bias: c.doubles("b").map { T($0) }, output: &ya, algorithm: algorithm)
+                } else {
+                    conv2dForward(g, input: x, weight: w, bias: nil, output: &ya, algorithm: algorithm)
+                }
+                worst = max(worst, assertClose(ya, c.doubles("y"), tol: tol, "\(c.name) y \(T.self) \(algorithm)"))
+                var gx = sized(x.count, T.self)
+                conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx, algorithm: algorithm)
+                worst = max(worst, assertClose(gx, c.doubles("gx"), tol: tol, "\(c.name) gx \(T.self) \(algorithm)"))
+            }
+            var gw = [T](repeating: .nan, count: w.count)
+            conv2dBackwardWeight(g, gradOutput: gy, input: x, gradWeight: &gw)
+            worst = max(worst, assertClose(gw, c.doubles("gw"), tol: tol, "\(c.name) gw \(T.self)"))
+        }
+        print("conv2d vs torch, \(T.self): worst scaled error \(worst)")
+    }
+
+    func testConvMatchesTorchDouble() throws { try runFixtures(Double.self) }
+    func testConvMatchesTorchFloat() throws { try runFixtures(Float.self) }
+
+    /// Direct definition of conv2d in float64: y[n,o,i,j] = b[o] + Σ w[o,c,ki,kj]·x[n,g·Cg+c, i·s−p+ki·d, j·s−p+kj·d].
+    func directConv(_ g: Conv2dGeometry, _ x: [Double], _ w: [Double], _ b: [Double]?) -> [Double] {
+        var y = [Double](repeating: 0, count: g.outputShape.reduce(1, *))
+        let cg = g.groupInChannels, og = g.groupOutChannels
+        for n in 0..<g.batch {
+            for o in 0..<g.outChannels {
+                let grp = o / og
+                for i in 0..<g.outHeight {
+                    for j in 0..<g.outWidth {
+                        var s = b?[o] ?? 0
+                        for c in 0..<cg {
+                            for ki in 0..<g.kernelH {
+                                let ih = i * g.strideH - g.padH + ki * g.dilationH
+                                if ih < 0 || ih >= g.height { continue }
+                                for kj in 0..<g.kernelW {
+                                    let iw = j * g.strideW - g.padW + kj * g.dilationW
+                                    if iw < 0 || iw >= g.width { continue }
+                                    s += w[((o * cg + c) * g.kernelH + ki) * g.kernelW + kj]
+                                        * x[((n * g.inChannels + grp * cg + c) * g.height + ih) * g.width + iw]
+                                }
+                            }
+                        }
+                        y[((n * g.outChannels + o) * g.outHeight + i) * g.outWidth + j] = s
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Shapes with K = Cg·KH·KW > 256 (two depth blocks), more than 256 output pixels (two
+    /// column tiles), more than 96 output channels (two row tiles) and odd tails.
+    let bigCases: [(input: [Int], weight: [Int], stride: (Int, Int), pad: (Int, Int), dil: (Int, Int), groups: Int)] = [
+        ([1, 30, 18, 19], [7, 30, 3, 3], (1, 1), (1, 1), (1, 1), 1),
+        ([2, 4, 9, 33], [100, 4, 1, 1], (1, 1), (0, 0), (1, 1), 1),
+        ([1, 58, 23, 21], [10, 29, 3, 3], (2, 1), (2, 1), (1, 2), 2),
+        ([1, 2, 43, 43], [100, 2, 3, 3], (1, 1), (1, 1), (1, 1), 1),  // tiles of 96 + 4 rows
+    ]
+
+    func testConvMatchesDirectLoopAcrossTiles() throws {
+        for (ci, bc) in bigCases.enumerated() {
+            let g = try Conv2dGeometry(input: bc.input, weight: bc.weight, bias: [bc.weight[0]],
+                                       stride: bc.stride, padding: bc.pad, dilation: bc.dil, groups: bc.groups)
+            let x = kernelRandom(bc.input.reduce(1, *), seed: UInt64(10 + ci))
+            let w = kernelRandom(bc.weight.reduce(1, *), seed: UInt64(20 + ci))
+            let b = kernelRandom(bc.weight[0], seed: UInt64(30 + ci))
+            let want = directConv(g, x, w, b)
+            var y = sized(want.count, Double.self)
+            conv2dForward(g, input: x, weight: w, bias: b, output: &y)
+            let e = assertClose(y, want, tol: 1e-12, "big case \(ci) Double")
+            let xf = x.map { Float($0) }, wf = w.map { Float($0) }, bf = b.map { Float($0) }
+            var yf = sized(want.count, Float.self)
+            conv2dForward(g, input: xf, weight: wf, bias: bf, output: &yf)
+            let ef = assertClose(yf, want, tol: kernelTolerance(Float.self, terms: g.groupInChannels * 9), "big case \(ci) Float")
+            print("conv2d big case \(ci) vs direct loop: Double \(e), Float \(ef)")
+        }
+    }
+
+    /// ⟨conv(x, w), gy⟩ = ⟨x, inputGrad(gy, w)⟩ = ⟨w, weightGrad(gy, x)⟩ in float64.
+    func testConvAdjointDotProducts() throws {
+        var cases = bigCases
+        cases.append(([2, 6, 11, 17], [6, 2, 3, 3], (3, 2), (2, 1), (2, 2), 3))
+        cases.append(([1, 5, 8, 8], [5, 1, 3, 3], (1, 1), (1, 1), (1, 1), 5))
+        for (ci, bc) in cases.enumerated() {
+            let g = try Conv2dGeometry(input: bc.input, weight: bc.weight,
+                                       stride: bc.stride, padding: bc.pad, dilation: bc.dil, groups: bc.groups)
+            let x = kernelRandom(bc.input.reduce(1, *), seed: UInt64(40 + ci))
+            let w = kernelRandom(bc.weight.reduce(1, *), seed: UInt64(50 + ci))
+            let gy = kernelRandom(g.outputShape.reduce(1, *), seed: UInt64(60 + ci))
+            var y = sized(gy.count, Double.self), gx = sized(x.count, Double.self), gw = sized(w.count, Double.self)
+            conv2dForward(g, input: x, weight: w, bias: nil, output: &y)
+            conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx)
+            conv2dBackwardWeight(g, gradOutput: gy, input: x, gradWeight: &gw)
+            let lhs = dot(y, gy), viaInput = dot(x, gx), viaWeight = dot(w, gw)
+            let scale = max(1, abs(lhs))
+            XCTAssertEqual(lhs, viaInput, accuracy: 1e-12 * scale * Double(x.count), "case \(ci) input adjoint")
+            XCTAssertEqual(lhs, viaWeight, accuracy: 1e-12 * scale * Double(x.count), "case \(ci) weight adjoint")
+            print("conv2d adjoint case \(ci): <Ax,y>=\(lhs) diffs \(abs(lhs - viaInput)) \(abs(lhs - viaWeight))")
+        }
+    }
+
+    /// The direct row loops take the GEMM's taps in the GEMM's order, so up to a depth of
+    /// 256 (one GEMM block) both algorithms give the same bits.
+    func testDirectAndGemmAlgorithmsAgreeBitwise() throws {
+        let cases: [(input: [Int], weight: [Int], stride: (Int, Int), pad: (Int, Int), dil: (Int, Int), groups: Int)] = [
+            ([2, 3, 19, 37], [3, 1, 3, 3], (1, 1), (1, 1), (1, 1), 3),
+            ([1, 4, 23, 18], [8, 2, 5, 3], (2, 3), (2, 1), (1, 2), 2),
+            ([1, 1, 40, 33], [1, 1, 3, 3], (1, 1), (1, 1), (1, 1), 1),
+            ([1, 2, 30, 30], [2, 1, 11, 11], (1, 1), (5, 5), (1, 1), 2),
+            ([2, 6, 9, 21], [12, 3, 2, 4], (3, 2), (1, 2), (3, 1), 2),
+        ]
+        for (ci, bc) in cases.enumerated() {
+            let g = try Conv2dGeometry(input: bc.input, weight: bc.weight, bias: [bc.weight[0]], stride: bc.stride,
+                                       padding: bc.pad, dilation: bc.dil, groups: bc.groups)
+            let x = kernelRandom(bc.input.reduce(1, *), seed: UInt64(500 + ci)).map { Float($0) }
+            let w = kernelRandom(bc.weight.reduce(1, *), seed: UInt64(600 + ci)).map { Float($0) }
+            let b = kernelRandom(bc.weight[0], seed: UInt64(700 + ci)).map { Float($0) }
+            let gy = kernelRandom(g.outputShape.reduce(1, *), seed: UInt64(800 + ci)).map { Float($0) }
+            var y1 = sized(gy.count, Float.self), y2 = y1, gx1 = sized(x.count, Float.self), gx2 = gx1
+            conv2dForward(g, input: x, weight: w, bias: b, output: &y1, algorithm: .gemm)
+            conv2dForward(g, input: x, weight: w, bias: b, output: &y2, algorithm: .direct)
+            conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx1, algorithm: .gemm)
+            conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx2, algorithm: .direct)
+            XCTAssertEqual(y1.map(\.bitPattern), y2.map(\.bitPattern), "case \(ci) forward")
+            XCTAssertEqual(gx1.map(\.bitPattern), gx2.map(\.bitPattern), "case \(ci) input gradient")
+        }
+    }
+
+    /// Tiles never depend on the thread count: 1 and 2 threads give the same bits.
+    func testConvIsBitIdenticalAcrossThreadCounts() throws {
+        let g = try Conv2dGeometry(input: [2, 8, 23, 37], weight: [12, 8, 3, 3], padding: (1, 1))
+        let x = kernelRandom(g.inputShape.reduce(1, *), seed: 7).map { Float($0) }
+        let w = kernelRandom(g.weightShape.reduce(1, *), seed: 8).map { Float($0) }
+        let gy = kernelRandom(g.outputShape.reduce(1, *), seed: 9).map { Float($0) }
+        let saved = LossKitRuntime.threads
+        defer { LossKitRuntime.threads = saved }
+        var results: [[[Float]]] = []
+        for threads in [1, 2, 3] {
+            LossKitRuntime.threads = threads
+            var y = sized(gy.count, Float.self), gx = sized(x.count, Float.self), gw = sized(w.count, Float.self)
+            conv2dForward(g, input: x, weight: w, bias: nil, output: &y)
+            conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx)
+            conv2dBackwardWeight(g, gradOutput: gy, input: x, gradWeight: &gw)
+            var yd = sized(gy.count, Float.self), gxd = sized(x.count, Float.self)
+            conv2dForward(g, input: x, weight: w, bias: nil, output: &yd, algorithm: .direct)
+            conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gxd, algorithm: .direct)
+            results.append([y, gx, gw, yd, gxd])
+        }
+        for r in results.dropFirst() {
+            for (a, b) in zip(r, results[0]) {
+                XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern))
+            }
+        }
+    }
+
+    func testConvGeometryRejectsBadShapes() {
+        func message(_ body: () throws -> Conv2dGeometry) -> String? {
+            do { _ = try body(); return nil } catch let e as KernelShapeError { return e.description } catch { return "\(error)" }
+        }
+        XCTAssertEqual(message { try Conv2dGeometry(input: [1, 3, 8], weight: [4, 3, 3, 3]) },
+                       "conv2d: input must be 4-D (N, C, H, W), got (1,3,8)")
+        XCTAssertEqual(message { try Conv2dGeometry(input: [1, 4, 8, 8], weight: [4, 3, 3, 3]) },
+                       "conv2d: input (1,4,8,8) has 4 channels, weight (4,3,3,3) with groups=1 expects 3")
+        XCTAssertEqual(message { try Conv2dGeometry(input: [1, 4, 8, 8], weight: [3, 2, 3, 3], groups: 2) },
+                       "conv2d: out channels 3 (weight (3,2,3,3)) not divisible by groups=2")
+        XCTAssertEqual(message { try Conv2dGeometry(input: [1, 3, 2, 8], weight: [4, 3, 3, 3]) },
+                       "conv2d: padded input size (2, 8) is smaller than the dilated kernel (3, 3); input (1,3,2,8), weight (4,3,3,3)")
+        XCTAssertNotNil(message { try Conv2dGeometry(input: [1, 3, 8, 8], weight: [4, 3, 3, 3], stride: (0, 1)) })
+        XCTAssertNotNil(message { try Conv2dGeometry(input: [1, 3, 8, 8], weight: [4, 3, 3, 3], padding: (-1, 0)) })
+        XCTAssertNotNil(message { try Conv2dGeometry(input: [1, 3, 8, 8], weight: [4, 3, 3, 3], dilation: (1, 0)) })
+        XCTAssertNotNil(message { try Conv2dGeometry(input: [1, 3, 8, 8], weight: [4, 3, 3, 3], bias: [3]) })
+        XCTAssertNotNil(message { try Conv2dGeometry(input: [1, 3, 8, 8], weight: [4, 3, 3, 3], groups: 0) })
+        XCTAssertNil(message { try Conv2dGeometry(input: [1, 3, 2, 8], weight: [4, 3, 3, 3], padding: (1, 0)) })
+    }
+}
+
+/// Geometry validation never overflows or traps on absurd parameters.
+final class KernelGeometryLimitTests: XCTestCase {
+    func testHugeParametersAreErrorsNotTraps() {
+        XCTAssertThrowsError(try Conv2dGeometry(input: [1, 1, 8, 8], weight: [1, 1, 3, 3], padding: (Int.max / 2, 0)))
+        XCTAssertThrowsError(try Conv2dGeometry(input: [1, 1, 8, 8], weight: [1, 1, 3, 3], dilation: (Int.max, 1)))
+        XCTAssertThrowsError(try Conv2dGeometry(input: [1 << 30, 1 << 30, 1 << 30, 8], weight: [1, 1 << 30, 1, 1]))
+        XCTAssertThrowsError(try Conv2dGeometry(input: [1, 1, 8, 8], weight: [1, 1, 3, 3], padding: (1 << 30, 1 << 30)))
+        XCTAssertThrowsError(try Pool2dGeometry(input: [1, 1, 8, 8], kernel: (Int.max, 2)))
+        XCTAssertThrowsError(try Pool2dGeometry(input: [1, 1, 8, 8], kernel: (2, 2), stride: (Int.min, 1)))
+        XCTAssertThrowsError(try AdaptivePool2dGeometry(input: [1 << 20, 1, 8, 8], outputSize: (1 << 20, 1 << 20)))
+        XCTAssertThrowsError(try Resize2dGeometry(input: [1, 1, 8, 8], scaleFactor: (1e300, 1), mode: .nearest))
+        XCTAssertThrowsError(try Resize2dGeometry(input: [1 << 20, 1, 8, 8], size: (1 << 20, 1 << 20), mode: .bilinear))
+        XCTAssertThrowsError(try GemmGeometry.mm(a: [1 << 40, 4], b: [4, 1 << 40]))
+        XCTAssertThrowsError(try GemmGeometry.mm(a: [-1, 4], b: [4, 2]))
+    }
+}
