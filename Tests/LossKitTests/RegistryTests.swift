@@ -40,7 +40,7 @@ final class RegistryTests: XCTestCase {
     // MARK: Registry
 
     func testRegistryDeclaresEveryNonNetworkLoss() {
-        let names = LossRegistry.all.map(\.name)
+        let names = LossRegistry.builtIn.map { $0.declaration.name }
         XCTAssertEqual(names, ["L1Loss", "MSELoss", "CharbonnierLoss", "MaskedTVLoss", "PSNRLoss", "TVLoss",
                                "L1CompositionLoss", "MSECompositionLoss", "CharbonnierCompLoss", "GradientLoss",
                                "GANLoss", "GANLossComps", "DiscShiftLoss", "DiscShiftLossComps", "TransferalPerceptualLoss"])
