@@ -12,7 +12,7 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(v["b"], .int(1))
         XCTAssertEqual(v["a"], .array([.bool(true), .null, .double(-0.0025), .string("xé😀\n")]))
         XCTAssertEqual(v["c"], .object([]))
-        XCTAssertEqual(try ConfigValue.parse(jsonText: "12345678901234567890"), .double(12345678901234567890))
+        XCTAssertEqual(try ConfigValue.parse(jsonText: "12345678901234567890"), .double(1.2345678901234567e19))  // beyond Int: a Double
         XCTAssertEqual(try ConfigValue.parse(jsonText: "1.0"), .double(1))
     }
 
