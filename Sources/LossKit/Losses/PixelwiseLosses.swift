@@ -116,7 +116,9 @@ public struct MaskedTVLoss: LossModule {
             throw LossError.invalidInput(argument: "pred", message: "must be 4-D (N,C,H,W), found shape \(formatShape(pred.shape))")
         }
         let m = try mask ?? Tensor.ones(shape: [pred.shape[0], 1, pred.shape[2], pred.shape[3]], dtype: pred.dtype)
-        guard m.rank == 4, m.shape[0] == pred.shape[0], m.shape[2] == pred.shape[2], m.shape[3] == pred.shape[3] else {
+        // N may broadcast (1 against N), as the mask is expanded to pred's shape in MMagic.
+        guard m.rank == 4, m.shape[0] == pred.shape[0] || m.shape[0] == 1,
+              m.shape[2] == pred.shape[2], m.shape[3] == pred.shape[3] else {
             throw LossError.invalidInput(argument: "mask",
                 message: "mask \(formatShape(m.shape)) must be (N,1,H,W) or (N,C,H,W) for pred \(formatShape(pred.shape))")
         }
