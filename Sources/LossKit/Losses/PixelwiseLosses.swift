@@ -28,7 +28,7 @@ public struct L1Loss: LossModule {
         reducer = try MaskedReduction(parameters: p)
     }
     public func callAsFunction(_ pred: Tensor, _ target: Tensor, weight: Tensor? = nil) throws -> Tensor {
-        try reducer(pred, target, weight: weight) { try ($0 - $1).abs() } * lossWeight
+        try reducer(pred, target, weight: weight, fused: { ($0 - $1).abs() }) * lossWeight
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
         .value(try self(x.tensor("pred"), x.tensor("target"), weight: x.optionalTensor("weight")))
@@ -54,7 +54,7 @@ public struct MSELoss: LossModule {
         reducer = try MaskedReduction(parameters: p)
     }
     public func callAsFunction(_ pred: Tensor, _ target: Tensor, weight: Tensor? = nil) throws -> Tensor {
-        try reducer(pred, target, weight: weight) { try ($0 - $1).square() } * lossWeight
+        try reducer(pred, target, weight: weight, fused: { ($0 - $1).square() }) * lossWeight
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
         .value(try self(x.tensor("pred"), x.tensor("target"), weight: x.optionalTensor("weight")))
@@ -86,7 +86,7 @@ public struct CharbonnierLoss: LossModule {
         reducer = try MaskedReduction(parameters: p)
     }
     public func callAsFunction(_ pred: Tensor, _ target: Tensor, weight: Tensor? = nil) throws -> Tensor {
-        try reducer(pred, target, weight: weight) { try (($0 - $1).square() + eps).sqrt() } * lossWeight
+        try reducer(pred, target, weight: weight, fused: { [eps] in (($0 - $1).square() + eps).sqrt() }) * lossWeight
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
         .value(try self(x.tensor("pred"), x.tensor("target"), weight: x.optionalTensor("weight")))
@@ -124,9 +124,9 @@ public struct MaskedTVLoss: LossModule {
         }
         let l1 = L1Loss(lossWeight: lossWeight)
         let yDiff = try l1.reducer(pred.slice(dim: 2, end: -1), pred.slice(dim: 2, start: 1),
-                                   weight: m.slice(dim: 2, end: -1), weightName: "mask") { try ($0 - $1).abs() } * lossWeight
+                                   weight: m.slice(dim: 2, end: -1), weightName: "mask", fused: { ($0 - $1).abs() }) * lossWeight
         let xDiff = try l1.reducer(pred.slice(dim: 3, end: -1), pred.slice(dim: 3, start: 1),
-                                   weight: m.slice(dim: 3, end: -1), weightName: "mask") { try ($0 - $1).abs() } * lossWeight
+                                   weight: m.slice(dim: 3, end: -1), weightName: "mask", fused: { ($0 - $1).abs() }) * lossWeight
         return try xDiff + yDiff
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
