@@ -155,6 +155,8 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(e.total, 0.5 * (9 + 1) / 2)
         XCTAssertEqual(e.gradients["loss"]?["x"]?.toFloat64(), [1.5, -0.5])
         XCTAssertEqual(e.gradients["loss"]?["unused"]?.toFloat64(), [0, 0])
+        // One term in the total: its backward pass serves the total too.
+        XCTAssertTrue(e.gradients["total"]?["x"] === e.gradients["loss"]?["x"])
 
         // No term with "loss" in its name: the total is 0 and its gradient zeros.
         let none = try LossProgram(jsonText: #"{"losses": {"shift": {"type": "DiscShiftLoss", "data_info": {"x": "y"}}}}"#)

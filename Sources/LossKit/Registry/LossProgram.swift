@@ -368,7 +368,12 @@ public struct LossProgram {
                 if let wrt = options.wrt { return wrt }
                 return read.filter { !options.nonFloatInputs.contains($0) }
             }
+            // The total of a single in-total term is that term's own tensor: one backward pass serves both.
+            var done: [(output: ObjectIdentifier, names: [String], grads: [String: Tensor])] = []
             func gradientsOf(_ output: Tensor?, _ names: [String]) throws -> [String: Tensor] {
+                if let output = output, let hit = done.first(where: { $0.output == ObjectIdentifier(output) && $0.names == names }) {
+                    return hit.grads
+                }
                 var out: [String: Tensor] = [:]
                 var leafList: [Tensor] = []
                 for n in names {
@@ -380,6 +385,7 @@ public struct LossProgram {
                 if let output = output, !leafList.isEmpty {
                     let gs = try grad(output, wrt: leafList)
                     for (n, g) in zip(names, gs) { out[n] = g }
+                    done.append((ObjectIdentifier(output), names, out))
                 } else {
                     for (n, l) in zip(names, leafList) { out[n] = try Tensor.zeros(shape: l.shape, dtype: l.dtype) }
                 }
