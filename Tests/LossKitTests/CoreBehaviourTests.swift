@@ -81,6 +81,11 @@ final class CoreBehaviourTests: XCTestCase {
         XCTAssertThrowsError(try wide.expand(to: [1 << 40, 1 << 40]))
         XCTAssertThrowsError(try broadcastShapes([[1 << 40, 1], [1 << 40]], op: "add"))
         XCTAssertThrowsError(try Tensor.full(shape: [1 << 62, 4], value: 1))
+        XCTAssertThrowsError(try a.reshape([Int.max, 2, 0]))
+        XCTAssertThrowsError(try a.pad([Int.min, 0]))
+        XCTAssertThrowsError(try a.pad([1 << 39, 1 << 39]))
+        XCTAssertEqual(try a.slice(dim: 1, start: 1, end: nil, step: Int.max).shape, [2, 1])
+        XCTAssertEqual(try a.chunk(Int.max, dim: 1).count, 3)
     }
 
     func testDtypeRules() throws {
@@ -144,5 +149,18 @@ final class CoreBehaviourTests: XCTestCase {
         let exact = Double(Float(0.1)) * Double(n)
         XCTAssertEqual(try x.sum().item(), Double(Float(exact)))
         XCTAssertEqual(try x.mean().item(), Double(Float(0.1)), accuracy: 1e-9)
+    }
+}
+
+final class CoreConvenienceTests: XCTestCase {
+    func testScalarOverloads() throws {
+        let x = try Tensor(shape: [4], float64: [-1, 0.5, 2, 3]).requiringGrad()
+        XCTAssertEqual(maximum(x, 1).toFloat64(), [1, 1, 2, 3])
+        XCTAssertEqual(minimum(1, x).toFloat64(), [-1, 0.5, 1, 1])
+        XCTAssertEqual(pow(x, 2).toFloat64(), [1, 0.25, 4, 9])
+        XCTAssertEqual(pow(2, x).toFloat64(), [0.5, 2.0.squareRoot(), 4, 8])
+        XCTAssertEqual(Tensor.where(x.gt(0), 1, -1).toFloat64(), [-1, 1, 1, 1])
+        let g = try grad(maximum(x, 1).sum(), wrt: [x])[0]
+        XCTAssertEqual(g.toFloat64(), [0, 0, 1, 1])
     }
 }

@@ -5,6 +5,18 @@
 /// ``grad(_:wrt:gradOutput:createGraph:)`` runs with `createGraph: true` those ops are recorded
 /// in turn, so gradients can be differentiated again (PyTorch's `create_graph=True`).
 /// Composite ops (sub, mean, ...) call primitives and have no rule of their own.
+///
+/// Adding a primitive (e.g. wrapping a raw kernel) takes a validated forward and a rule:
+///
+///     public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int) throws -> Tensor {
+///         let geometry = try PoolGeometry(x.shape, kernel, stride)      // throws on bad shapes
+///         let y = Tensor(uninitializedShape: geometry.outShape, dtype: x.dtype)
+///         /* call the kernel on x.pointer(T.self) / y.mutablePointer(T.self) */
+///         return record("avgPool2d", [x], y) { c in [try avgPool2dBackward(c.grad, geometry)] }
+///     }
+///
+/// where `avgPool2dBackward` is itself a primitive (its rule calls `avgPool2d` again: the two
+/// are adjoint linear maps), so second derivatives flow through it.
 
 /// What a backward rule receives.
 public struct BackwardContext {

@@ -280,3 +280,27 @@ extension Tensor {
         return record("to", [self], y) { c in [c.grad.to(from)] }
     }
 }
+
+// MARK: Scalar conveniences (composites)
+
+/// maximum(x, c) with a constant in x's dtype.
+public func maximum(_ a: Tensor, _ c: Double) -> Tensor {
+    // Shapes of a tensor and a 0-d scalar always broadcast.
+    (try? maximum(a, .scalar(c, dtype: a.dtype))) ?? a
+}
+public func maximum(_ c: Double, _ a: Tensor) -> Tensor { (try? maximum(.scalar(c, dtype: a.dtype), a)) ?? a }
+/// minimum(x, c) with a constant in x's dtype.
+public func minimum(_ a: Tensor, _ c: Double) -> Tensor { (try? minimum(a, .scalar(c, dtype: a.dtype))) ?? a }
+public func minimum(_ c: Double, _ a: Tensor) -> Tensor { (try? minimum(.scalar(c, dtype: a.dtype), a)) ?? a }
+/// xᵖ (same as `x.pow(p)`).
+public func pow(_ a: Tensor, _ p: Double) -> Tensor { a.pow(p) }
+/// cᵡ elementwise (constant base).
+public func pow(_ c: Double, _ a: Tensor) -> Tensor { (try? pow(.scalar(c, dtype: a.dtype), a)) ?? a }
+
+extension Tensor {
+    /// `cond ? a : b` with constants.
+    public static func `where`(_ cond: Tensor, _ a: Double, _ b: Double) -> Tensor {
+        let dtype = cond.dtype
+        return (try? `where`(cond, .scalar(a, dtype: dtype), .scalar(b, dtype: dtype))) ?? cond
+    }
+}

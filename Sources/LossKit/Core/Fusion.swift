@@ -76,7 +76,8 @@ public struct Fused {
     public func relu() -> Fused { emit(.unary(.relu, id)) }
     public func tanh() -> Fused { emit(.unary(.tanh, id)) }
     public func sign() -> Fused { emit(.unary(.sign, id)) }
-    public func pow(_ p: Double) -> Fused { emit(.powScalar(id, p)) }
+    /// xᵖ; x¹ is x itself (PowScalarF returns x unchanged for p = 1, so this only saves a pass).
+    public func pow(_ p: Double) -> Fused { p == 1 ? self : emit(.powScalar(id, p)) }
     public func square() -> Fused { pow(2) }
     public func leakyRelu(_ slope: Double = 0.01) -> Fused { emit(.leakyRelu(id, slope)) }
     public func clamp(min lo: Double? = nil, max hi: Double? = nil) -> Fused {

@@ -20,6 +20,7 @@ extension Tensor {
         guard holes.count <= 1, !target.contains(where: { $0 < -1 }) else {
             throw TensorError.invalidArgument(op: "reshape", message: "invalid shape \(formatShape(newShape))")
         }
+        try checkAllocatable(target.map { Swift.max($0, 0) }, op: "reshape")
         if let h = holes.first {
             let known = target.enumerated().filter { $0.offset != h }.reduce(1) { $0 * $1.element }
             guard known > 0, count % known == 0 else {
@@ -102,7 +103,7 @@ extension Tensor {
         let n = shape[d]
         func clampIndex(_ i: Int) -> Int { i < 0 ? Swift.max(i + n, 0) : Swift.min(i, n) }
         let lo = clampIndex(start ?? 0), hi = clampIndex(end ?? n)
-        let len = hi > lo ? (hi - lo + step - 1) / step : 0
+        let len = hi > lo ? (hi - lo - 1) / step + 1 : 0   // no overflow for a huge step
         if lo == 0 && len == n && step == 1 { return self }
         let sel = SliceSelection(fullShape: shape, dim: d, start: lo, step: step, length: len)
         return sel.take(self)
@@ -156,8 +157,8 @@ extension Tensor {
         let d = try normalizeDim(dim, rank: rank, op: "chunk")
         guard rank > 0 else { throw TensorError.invalidArgument(op: "chunk", message: "cannot chunk a scalar") }
         let n = shape[d]
-        let size = Swift.max(1, (n + chunks - 1) / chunks)
         if n == 0 { return [self] }
+        let size = (n - 1) / chunks + 1   // ceil(n / chunks) without overflow
         return try stride(from: 0, to: n, by: size).map { try slice(dim: d, start: $0, end: $0 + size) }
     }
 
@@ -169,6 +170,15 @@ extension Tensor {
         guard pads.count % 2 == 0, pads.count / 2 <= rank else {
             throw TensorError.invalidArgument(op: "pad", message: "\(pads.count) padding amounts for a tensor of rank \(rank)")
         }
+        // Amounts come from configs: bound them, and check the padded shape fits, before
+        // any arithmetic or allocation.
+        let limit = 1 << 40
+        guard pads.allSatisfy({ $0 > -limit && $0 < limit }) else {
+            throw TensorError.invalidArgument(op: "pad", message: "padding amounts \(pads) out of range")
+        }
+        var padded = shape
+        for k in 0..<(pads.count / 2) { padded[rank - 1 - k] += pads[2 * k] + pads[2 * k + 1] }
+        try checkAllocatable(padded.map { Swift.max($0, 0) }, op: "pad")
         var x = self
         for k in 0..<(pads.count / 2) {
             let d = rank - 1 - k
