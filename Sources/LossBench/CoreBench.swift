@@ -85,6 +85,15 @@ enum CoreBench {
         try measure("fusedMap a-b", bytes: 3 * n * 4) {
             _ = try Tensor.fusedMap([a, b]) { x in x[0] - x[1] }
         }
+        // A weight broadcast over channels (N, 1, H, W) against (N, C, H, W), gathered per block.
+        let w = try a.slice(dim: 0, end: n / 5).reshape([4, 1, 1250, 1000])
+        let a5 = try a.reshape([4, 5, 1250, 1000]), b5 = try b.reshape([4, 5, 1250, 1000])
+        try measure("fusedSum |a-b|*w, w broadcast over C", bytes: 2 * n * 4 + n / 5 * 4) {
+            _ = try Tensor.fusedSum([a5, b5, w]) { x in (x[0] - x[1]).abs() * x[2] }
+        }
+        try measure("fusedSum |a-b|*w, w expanded first", bytes: 2 * n * 4 + n / 5 * 4) {
+            _ = try Tensor.fusedSum([a5, b5, w.expand(to: a5.shape)]) { x in (x[0] - x[1]).abs() * x[2] }
+        }
         try measure("fusedSum a-b", bytes: 2 * n * 4) {
             _ = try Tensor.fusedSum([a, b]) { x in x[0] - x[1] }
         }

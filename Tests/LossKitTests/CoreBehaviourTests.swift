@@ -164,3 +164,21 @@ final class CoreConvenienceTests: XCTestCase {
         XCTAssertEqual(g.toFloat64(), [0, 0, 1, 1])
     }
 }
+
+final class CoreCastTests: XCTestCase {
+    /// `to(_:)` rounds to float32 exactly as `Float(_:)` does, and its gradient is the upstream
+    /// gradient converted back (second order through it too).
+    func testCastValuesAndGradients() throws {
+        let v: [Double] = [0.1, -1e-40, 3.4e38, 1 / 3]
+        let x = try Tensor(shape: [4], float64: v).requiringGrad()
+        let y = x.to(.float32)
+        XCTAssertEqual(y.dtype, .float32)
+        XCTAssertEqual(y.toFloat32(), v.map { Float($0) })
+        let g = try grad((y * y).sum(), wrt: [x], createGraph: true)[0]
+        XCTAssertEqual(g.dtype, .float64)
+        XCTAssertEqual(g.toFloat64(), v.map { Double(Float($0) * 2) })   // 2y in float32, widened
+        let h = try grad(g.sum(), wrt: [x])[0]
+        XCTAssertEqual(h.toFloat64(), [2, 2, 2, 2])
+        XCTAssertTrue(x.to(.float64) === x)
+    }
+}

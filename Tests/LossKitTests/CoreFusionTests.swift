@@ -107,7 +107,31 @@ final class CoreFusionTests: XCTestCase {
         XCTAssertEqual(g1[1].shape, [])
         XCTAssertEqual(try g1[1].item(), try g2[1].item(), accuracy: 1e-14)
         close(g1[0], g2[0], 1e-14, "x grad")
-        XCTAssertThrowsError(try Tensor.fusedMap([x, try Tensor.zeros(shape: [3], dtype: .float64)]) { $0[0] + $0[1] })
+        XCTAssertThrowsError(try Tensor.fusedMap([x, try Tensor.zeros(shape: [4], dtype: .float64)]) { $0[0] + $0[1] })
+    }
+
+    /// Inputs broadcast like the unfused ops (gathered per block, including blocks that cross
+    /// rows), with gradients summed back to each input's shape.
+    func testBroadcastInputs() throws {
+        for (sa, sb, sc) in [([2, 3, 40, 41], [2, 1, 40, 41], [41]), ([3, 1], [1, 700], []), ([5, 1, 600], [1, 4, 1], [5, 4, 1]),
+                             ([1], [300], [300, 1])] {
+            for dtype in [DType.float32, .float64] {
+                func make(_ s: [Int], _ k: Double) throws -> Tensor {
+                    let n = s.reduce(1, *)
+                    return try Tensor(shape: s, values: (0..<n).map { sin(Double($0) * 0.1 + k) }, dtype: dtype).requiringGrad()
+                }
+                let a = try make(sa, 0), b = try make(sb, 1), c = try make(sc, 2)
+                let f = try Tensor.fusedMap([a, b, c]) { x in (x[0] - x[1]).square() * x[2] + x[1] }
+                let p = try (a - b).square() * c + b
+                XCTAssertEqual(f.shape, p.shape)
+                XCTAssertEqual(f.toFloat64().map(\.bitPattern), p.toFloat64().map(\.bitPattern), "\(sa) \(sb) \(sc) \(dtype)")
+                let v = try Tensor(shape: p.shape, values: (0..<p.count).map { cos(Double($0)) }, dtype: dtype)
+                let gf = try grad(f, wrt: [a, b, c], gradOutput: v), gp = try grad(p, wrt: [a, b, c], gradOutput: v)
+                for k in 0..<3 { close(gf[k], gp[k], dtype == .float32 ? 1e-5 : 1e-12, "grad \(k) \(sa) \(sb) \(sc)") }
+                let s = try Tensor.fusedSum([a, b, c]) { x in (x[0] - x[1]).square() * x[2] + x[1] }
+                XCTAssertEqual(try s.item(), try p.sum().item(), accuracy: (dtype == .float32 ? 1e-5 : 1e-12) * Double(p.count))
+            }
+        }
     }
 
     func testDeterministicAcrossThreadCounts() throws {

@@ -226,20 +226,15 @@ struct FusedProgram {
 }
 
 extension Tensor {
-    /// Shape of a fused op: every input has the output shape or a single element (broadcast).
+    /// Shape of a fused op: the inputs' broadcast shape (NumPy rules).
     static func fusedShape(_ inputs: [Tensor], op: String) throws -> [Int] {
-        guard let big = inputs.first(where: { $0.count != 1 }) ?? inputs.first else {
-            throw TensorError.invalidArgument(op: op, message: "no inputs")
-        }
-        for t in inputs where t.count != 1 && t.shape != big.shape {
-            throw TensorError.shapeMismatch(op: op, shapes: inputs.map(\.shape))
-        }
-        return inputs.count(where: { $0.count != 1 }) == 0
-            ? inputs.map(\.shape).max { $0.count < $1.count } ?? big.shape : big.shape
+        guard !inputs.isEmpty else { throw TensorError.invalidArgument(op: op, message: "no inputs") }
+        return try broadcastShapes(inputs.map(\.shape), op: op)
     }
 
-    /// `expression` applied elementwise to `inputs` in a single pass. Inputs must share one
-    /// shape or hold one element. Differentiable to any order; the gradient is fused too.
+    /// `expression` applied elementwise to `inputs` in a single pass, with NumPy broadcasting
+    /// (broadcast inputs are gathered per block, never expanded in memory). Differentiable to
+    /// any order; the gradient is fused too.
     ///
     ///     let y = try Tensor.fusedMap([pred, target]) { x in ((x[0] - x[1]).square() + 1e-12).sqrt() }
     public static func fusedMap(_ inputs: [Tensor], _ expression: ([Fused]) -> Fused) throws -> Tensor {
@@ -256,8 +251,8 @@ extension Tensor {
         let xs = promoteAll(inputs)
         let y = Tensor(uninitializedShape: [], dtype: xs[0].dtype)
         switch y.dtype {
-        case .float32: y.mutablePointer(Float.self)[0] = Float(fusedSumKernel(program, xs, shape.reduce(1, *), Float.self))
-        case .float64: y.mutablePointer(Double.self)[0] = fusedSumKernel(program, xs, shape.reduce(1, *), Double.self)
+        case .float32: y.mutablePointer(Float.self)[0] = Float(fusedSumKernel(program, xs, shape, Float.self))
+        case .float64: y.mutablePointer(Double.self)[0] = fusedSumKernel(program, xs, shape, Double.self)
         }
         return record("fusedSum", xs, y) { c in
             try fusedGradients(program, xs, [c.grad], shape, c.needs)

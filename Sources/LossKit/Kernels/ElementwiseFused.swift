@@ -3,7 +3,50 @@
 /// A task takes a range of elements and walks it in blocks of `fusedBlock`; each instruction
 /// runs over the whole block (a SIMD loop) into its own scratch row, so the interpretation
 /// cost is one switch per instruction per block, and the intermediate values stay in cache.
-/// Inputs are read in place; one-element inputs and constants are splatted once per task.
+/// Inputs of the output's shape are read in place; one-element inputs and constants are
+/// splatted once per task; other broadcast inputs are gathered block by block into their row
+/// (cheaper than materialising an expanded copy: no extra pass over memory).
+
+/// How a fused input is read.
+enum FusedInputLayout {
+    case contiguous
+    case scalar
+    /// Coalesced output extents and this input's strides along them (0 where broadcast).
+    case gathered(shape: [Int], strides: [Int])
+
+    init(_ input: [Int], out: [Int]) {
+        if input == out { self = .contiguous; return }
+        if input.reduce(1, *) == 1 { self = .scalar; return }
+        let plan = BroadcastPlan(outShape: out, operandShapes: [input])
+        self = .gathered(shape: plan.shape, strides: plan.strides[0])
+    }
+}
+
+/// Copies elements `start..<start+n` of `src` broadcast to the (coalesced) output shape.
+@inline(__always)
+func gatherBroadcast<T>(_ src: UnsafePointer<T>, _ shape: [Int], _ strides: [Int], _ start: Int, _ n: Int,
+                        _ row: UnsafeMutablePointer<T>, _ index: UnsafeMutablePointer<Int>) {
+    let r = shape.count
+    var rem = start, off = 0
+    for d in stride(from: r - 1, through: 0, by: -1) {
+        index[d] = rem % shape[d]; rem /= shape[d]
+        off += index[d] * strides[d]
+    }
+    let inner = shape[r - 1], si = strides[r - 1]
+    var j = 0
+    while j < n {
+        let run = min(n - j, inner - index[r - 1])
+        if si == 0 { (row + j).update(repeating: src[off], count: run) } else { (row + j).update(from: src + off, count: run) }
+        j += run
+        index[r - 1] += run; off += run * si
+        var d = r - 1
+        while d > 0 && index[d] == shape[d] {
+            off -= shape[d] * strides[d]; index[d] = 0
+            d -= 1
+            index[d] += 1; off += strides[d]
+        }
+    }
+}
 
 /// Elements per block: a program of ~30 instructions keeps its scratch rows in L2.
 let fusedBlock = 512
@@ -11,7 +54,9 @@ let fusedBlock = 512
 struct FusedEvaluator<T: TensorScalar> {
     let code: [FusedInstruction]
     let inputs: [UnsafePointer<T>]
-    let inputIsScalar: [Bool]
+    let layouts: [FusedInputLayout]
+    /// Odometer scratch for `gatherBroadcast`.
+    let index: UnsafeMutablePointer<Int>
     let scratch: UnsafeMutablePointer<T>
     let values: UnsafeMutablePointer<UnsafePointer<T>>
 
@@ -22,7 +67,7 @@ struct FusedEvaluator<T: TensorScalar> {
             switch ins {
             case let .constant(c):
                 row.update(repeating: T(c), count: fusedBlock); values[i] = UnsafePointer(row)
-            case let .input(k) where inputIsScalar[k]:
+            case let .input(k) where { if case .scalar = layouts[k] { return true } else { return false } }():
                 row.update(repeating: inputs[k][0], count: fusedBlock); values[i] = UnsafePointer(row)
             default: break
             }
@@ -39,7 +84,13 @@ struct FusedEvaluator<T: TensorScalar> {
             switch ins {
             case .constant: continue
             case let .input(k):
-                if !inputIsScalar[k] { values[i] = inputs[k] + start }
+                switch layouts[k] {
+                case .contiguous: values[i] = inputs[k] + start
+                case .scalar: break
+                case let .gathered(shape, strides):
+                    gatherBroadcast(inputs[k], shape, strides, start, n, row, index)
+                    values[i] = UnsafePointer(row)
+                }
                 continue
             case let .unary(f, x):
                 let s = values[x]
@@ -80,14 +131,16 @@ struct FusedEvaluator<T: TensorScalar> {
     }
 
     /// Runs `body(evaluator)` with scratch for `code` allocated on this thread.
-    static func with<R>(_ program: FusedProgram, _ inputs: [UnsafePointer<T>], _ scalar: [Bool],
+    static func with<R>(_ program: FusedProgram, _ inputs: [UnsafePointer<T>], _ layouts: [FusedInputLayout],
                         _ body: (FusedEvaluator<T>) -> R) -> R {
         let rows = program.code.count
         let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * fusedBlock)
         let values = UnsafeMutablePointer<UnsafePointer<T>>.allocate(capacity: rows)
-        defer { scratch.deallocate(); values.deallocate() }
+        let rank = layouts.map { if case let .gathered(shape, _) = $0 { return shape.count } else { return 0 } }.max() ?? 0
+        let index = UnsafeMutablePointer<Int>.allocate(capacity: max(rank, 1))
+        defer { scratch.deallocate(); values.deallocate(); index.deallocate() }
         values.initialize(repeating: UnsafePointer(scratch), count: rows)
-        let e = FusedEvaluator(code: program.code, inputs: inputs, inputIsScalar: scalar, scratch: scratch, values: values)
+        let e = FusedEvaluator(code: program.code, inputs: inputs, layouts: layouts, index: index, scratch: scratch, values: values)
         e.prepare()
         return body(e)
     }
@@ -101,11 +154,11 @@ func unaryKernelSerial<T: TensorScalar, F: UnaryFunctor>(_ x: UnsafePointer<T>, 
     while i < n { y[i] = f.scalar(x[i]); i += 1 }
 }
 
-/// ys[j] = output j of `program` for every element (inputs of ys[0]'s shape or one element).
+/// ys[j] = output j of `program` for every element (inputs broadcast to ys[0]'s shape).
 func fusedMapKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor], _ ys: [Tensor], _: T.Type) {
     let n = ys[0].count
     let inputs = xs.map { $0.pointer(T.self) }
-    let scalar = xs.map { $0.count == 1 }
+    let scalar = xs.map { FusedInputLayout($0.shape, out: ys[0].shape) }
     let outs = ys.map { $0.mutablePointer(T.self) }
     // Outputs computed by an instruction are written in place; an output that is an input or
     // a constant (or repeats another output) is copied.
@@ -135,10 +188,11 @@ func fusedMapKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor], _ 
 
 /// Σ of the program's single output over `n` elements in float64: each `reduceBlock` chunk is
 /// the in-order sum of its blocks' lane sums; chunk sums are combined pairwise (deterministic).
-func fusedSumKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor], _ n: Int, _: T.Type) -> Double {
+func fusedSumKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor], _ shape: [Int], _: T.Type) -> Double {
+    let n = shape.reduce(1, *)
     if n == 0 { return 0 }
     let inputs = xs.map { $0.pointer(T.self) }
-    let scalar = xs.map { $0.count == 1 }
+    let scalar = xs.map { FusedInputLayout($0.shape, out: shape) }
     let out = program.outputs[0]
     let chunks = chunkCount(n, chunkSize: reduceBlock)
     let group = 16
