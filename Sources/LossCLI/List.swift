@@ -1,0 +1,42 @@
+import ArgumentParser
+import LossKit
+
+/// `losscli list`: every registered loss type.
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List every registered loss type with its forward inputs.",
+        discussion: """
+            Example:
+              losscli list
+              losscli list --format json
+            Then `losscli describe TYPE` shows one type's parameters and an example config.
+            """)
+
+    @Option(help: ArgumentHelp("Output format (default: table on a terminal, json otherwise).", valueName: "table|json"))
+    var format: OutputFormat?
+
+    func run() throws {
+        let declarations = LossRegistry.all
+        switch format ?? OutputFormat.resolved(nil) {
+        case .json:
+            let items: [JSONNode] = declarations.map { d in
+                .object([
+                    ("name", .string(d.name)),
+                    ("summary", .string(d.summary)),
+                    ("inputs", .array(d.inputs.filter(\.kind.isTensor).map { .string($0.name) })),
+                    ("parameters", .array(d.parameters.map { .string($0.name) })),
+                    ("parts", .array(d.partNames.map { .string($0) })),
+                ])
+            }
+            print(JSONNode.object([("losses", .array(items))]).serialized())
+        case .table:
+            var table = TextTable(["type", "inputs", "summary"])
+            for d in declarations {
+                let inputs = d.inputs.filter(\.kind.isTensor).map { $0.optional ? "[\($0.name)]" : $0.name }
+                table.append([d.name, inputs.joined(separator: ", "), d.summary])
+            }
+            print(table.render(), terminator: "")
+            print("\n\(declarations.count) loss types; [name] is an optional input. `losscli describe TYPE` for details.")
+        }
+    }
+}
