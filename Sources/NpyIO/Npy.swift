@@ -1,0 +1,67 @@
+import Foundation
+
+/// Reading and writing single `.npy` files.
+public enum Npy {
+    /// Reads a `.npy` file. Large files are memory-mapped; the array views the mapping.
+    public static func read(contentsOf url: URL, options: NpyReadOptions = .init()) throws -> NpyArray {
+        try read(path: url.path, options: options)
+    }
+
+    /// Reads a `.npy` file by path.
+    public static func read(path: String, options: NpyReadOptions = .init()) throws -> NpyArray {
+        let buffer = try FileIO.readWholeFile(path)
+        do {
+            return try array(in: buffer, at: 0, count: buffer.count, options: options)
+        } catch {
+            throw error.located(file: path)
+        }
+    }
+
+    /// Parses `.npy` bytes held in memory (copied).
+    public static func read(bytes: [UInt8], options: NpyReadOptions = .init()) throws -> NpyArray {
+        let buffer = NpyBuffer(copying: bytes)
+        return try array(in: buffer, at: 0, count: buffer.count, options: options)
+    }
+
+    /// Parses `.npy` bytes held in memory (copied).
+    public static func read(bytes: UnsafeRawBufferPointer, options: NpyReadOptions = .init()) throws -> NpyArray {
+        let buffer = NpyBuffer(copying: bytes)
+        return try array(in: buffer, at: 0, count: buffer.count, options: options)
+    }
+
+    /// The array stored at `start..<start+count` of `buffer`, sharing its memory.
+    static func array(in buffer: NpyBuffer, at start: Int, count: Int, options: NpyReadOptions) throws(NpyError) -> NpyArray {
+        let region = UnsafeRawBufferPointer(rebasing: buffer.bytes[start..<(start + count)])
+        let header = try NpyFormat.readHeader(region, options: options)
+        return NpyArray(header: header, buffer: buffer, dataOffset: start + header.dataOffset)
+    }
+
+    /// The complete `.npy` encoding of `array` (header + data).
+    public static func encode(_ array: NpyArray) throws -> [UInt8] {
+        var out = try NpyFormat.encodeHeader(dtype: array.dtype, shape: array.shape, fortranOrder: array.fortranOrder)
+        array.withUnsafeDataBytes { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// Writes `array` as NumPy would (`np.save`): format 1.0 unless the header needs
+    /// 2.0, data in the array's own dtype and order. Written to a temporary file that
+    /// is renamed over `url` at the end.
+    public static func write(_ array: NpyArray, to url: URL) throws {
+        try write(array, path: url.path)
+    }
+
+    public static func write(_ array: NpyArray, path: String) throws {
+        let header = try NpyFormat.encodeHeader(dtype: array.dtype, shape: array.shape, fortranOrder: array.fortranOrder)
+        try AtomicFileWriter.write(to: path) { w in
+            try w.write(header)
+            try array.withUnsafeDataBytes { try w.write($0) }
+        }
+    }
+}
+
+extension Error {
+    /// Adds the file (and member) to an `NpyError`; other errors pass through.
+    func located(file: String, member: String? = nil) -> Error {
+        (self as? NpyError)?.located(file: file, member: member) ?? self
+    }
+}
