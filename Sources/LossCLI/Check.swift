@@ -57,7 +57,7 @@ struct Check: ParsableCommand {
                 let archive = try NpzArchive.read(contentsOf: URL(fileURLWithPath: gradGolden))
                 for name in archive.names { goldenGradients.append((name, try archive.array(named: name))) }
             } catch let error as NpyError {
-                throw InputError("--grad-golden \(gradGolden): \(error.description)")
+                throw InputError("--grad-golden: \(error.description)")
             }
         }
 

@@ -146,7 +146,8 @@ extension InputOptions {
                 archives[path] = a
                 return a
             } catch let error as NpyError {
-                throw InputError("\(context)\(path): \(error.description)")
+                // NpyError names the file (and member) itself.
+                throw InputError("\(context)\(error.description)")
             }
         }
         for path in bundles {
@@ -166,7 +167,7 @@ extension InputOptions {
                 do {
                     array = try Npy.read(contentsOf: URL(fileURLWithPath: path))
                 } catch let error as NpyError {
-                    throw InputError("input \"\(binding.name)\" (\(binding.origin)): \(path): \(error.description)")
+                    throw InputError("input \"\(binding.name)\" (\(binding.origin)): \(error.description)")
                 }
             case let .npzMember(path, key):
                 let a = try archive(path, context: "input \"\(binding.name)\" (\(binding.origin)): ")
@@ -176,7 +177,7 @@ extension InputOptions {
                 do {
                     array = try a.array(named: key)
                 } catch let error as NpyError {
-                    throw InputError("input \"\(binding.name)\" (\(binding.origin)): \(path):\(key): \(error.description)")
+                    throw InputError("input \"\(binding.name)\" (\(binding.origin)): \(error.description)")
                 }
             }
             arrays.append(LoadedArray(binding: binding, array: array))
