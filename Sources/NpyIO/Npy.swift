@@ -13,7 +13,7 @@ public enum Npy {
         do {
             return try array(in: buffer, at: 0, count: buffer.count, options: options)
         } catch {
-            throw error.located(file: path)
+            throw error.addingLocation(file: path)
         }
     }
 
@@ -27,6 +27,24 @@ public enum Npy {
     public static func read(bytes: UnsafeRawBufferPointer, options: NpyReadOptions = .init()) throws -> NpyArray {
         let buffer = NpyBuffer(copying: bytes)
         return try array(in: buffer, at: 0, count: buffer.count, options: options)
+    }
+
+    /// Reads a file the way `np.load` does: a `.npy` gives one array, a ZIP file an
+    /// archive, told apart by their first bytes (not by the file name).
+    public static func load(path: String, options: NpyReadOptions = .init()) throws -> NpyContents {
+        let buffer = try FileIO.readWholeFile(path)
+        let b = buffer.bytes
+        do {
+            if b.count >= 4, b[0] == 0x50, b[1] == 0x4B, (b[2] == 3 && b[3] == 4) || (b[2] == 5 && b[3] == 6) {
+                return .archive(try NpzArchive(buffer: buffer, path: path, options: options))
+            }
+            if b.count >= 1, b[0] == NpyFormat.magic[0] {
+                return .array(try array(in: buffer, at: 0, count: buffer.count, options: options))
+            }
+            throw NpyError(.unknownFormat(foundPrefix: Array(b.prefix(8))), offset: 0)
+        } catch {
+            throw error.addingLocation(file: path)
+        }
     }
 
     /// The array stored at `start..<start+count` of `buffer`, sharing its memory.
@@ -61,7 +79,14 @@ public enum Npy {
 
 extension Error {
     /// Adds the file (and member) to an `NpyError`; other errors pass through.
-    func located(file: String, member: String? = nil) -> Error {
-        (self as? NpyError)?.located(file: file, member: member) ?? self
+    func addingLocation(file: String?, member: String? = nil) -> Error {
+        guard let e = self as? NpyError else { return self }
+        return e.located(file: file, member: member)
     }
+}
+
+/// What a file holds: one array (`.npy`) or an archive of them (`.npz`).
+public enum NpyContents {
+    case array(NpyArray)
+    case archive(NpzArchive)
 }

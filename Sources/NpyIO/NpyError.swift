@@ -7,6 +7,7 @@ public struct NpyError: Error, Equatable, CustomStringConvertible, Sendable {
         case ioFailed(operation: String, reason: String)
         // The .npy format.
         case notNpy(foundPrefix: [UInt8])
+        case unknownFormat(foundPrefix: [UInt8])
         case unsupportedVersion(major: UInt8, minor: UInt8)
         case truncated(reading: String, expected: Int, got: Int)
         case headerTooLarge(length: Int, limit: Int)
@@ -29,7 +30,6 @@ public struct NpyError: Error, Equatable, CustomStringConvertible, Sendable {
         case sizeMismatch(expected: Int, found: Int)
         case duplicateMember(name: String)
         case noSuchMember(name: String, available: [String])
-        case memberNotNpy(underlying: String)
         // Writing.
         case invalidArray(message: String)
         case headerTooLongToWrite(length: Int)
@@ -74,6 +74,8 @@ public struct NpyError: Error, Equatable, CustomStringConvertible, Sendable {
         case .ioFailed(let op, let reason): return "\(op) failed: \(reason)"
         case .notNpy(let prefix):
             return "not a .npy file: expected the magic string \\x93NUMPY, found \(Self.show(prefix))"
+        case .unknownFormat(let prefix):
+            return "not a .npy or .npz file: expected \\x93NUMPY or a ZIP signature, found \(Self.show(prefix))"
         case .unsupportedVersion(let major, let minor):
             return "unsupported .npy format version \(major).\(minor) (expected 1.0, 2.0 or 3.0)"
         case .truncated(let what, let expected, let got):
@@ -103,7 +105,6 @@ public struct NpyError: Error, Equatable, CustomStringConvertible, Sendable {
         case .duplicateMember(let name): return "archive holds '\(name)' twice"
         case .noSuchMember(let name, let available):
             return "no array '\(name)' in archive (has: \(available.isEmpty ? "nothing" : available.joined(separator: ", ")))"
-        case .memberNotNpy(let underlying): return "member is not a valid .npy: \(underlying)"
         case .invalidArray(let message): return "invalid array: \(message)"
         case .headerTooLongToWrite(let length): return "header of \(length) bytes is too long to write"
         }

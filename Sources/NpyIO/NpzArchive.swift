@@ -44,7 +44,7 @@ public struct NpzArchive: @unchecked Sendable {
         do {
             return try NpzArchive(buffer: buffer, path: path, options: options)
         } catch {
-            throw error.located(file: path)
+            throw error.addingLocation(file: path)
         }
     }
 
@@ -71,7 +71,7 @@ public struct NpzArchive: @unchecked Sendable {
         do {
             return try extract(entry)
         } catch {
-            throw error.located(file: path ?? "<memory>", member: entry.name)
+            throw error.addingLocation(file: path, member: entry.name)
         }
     }
 
