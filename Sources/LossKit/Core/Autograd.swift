@@ -1,0 +1,126 @@
+/// Reverse-mode automatic differentiation.
+///
+/// Every differentiable primitive calls ``record(_:_:_:_:)`` right after computing its forward
+/// value, handing over a backward rule written with ordinary (differentiable) tensor ops. When
+/// ``grad(_:wrt:gradOutput:createGraph:)`` runs with `createGraph: true` those ops are recorded
+/// in turn, so gradients can be differentiated again (PyTorch's `create_graph=True`).
+/// Composite ops (sub, mean, ...) call primitives and have no rule of their own.
+
+/// What a backward rule receives.
+public struct BackwardContext {
+    /// The tensor the op produced (a rule may use it, e.g. `exp`: `grad * output`).
+    public let output: Tensor
+    /// Gradient of the differentiated quantity with respect to `output` (same shape).
+    public let grad: Tensor
+    /// `needs[i]`: whether input `i` wants a gradient; rules return nil for the others.
+    public let needs: [Bool]
+}
+
+/// A node of the graph: the op that produced a tensor, its inputs and its backward rule.
+final class GradFn {
+    let name: String
+    let inputs: [Tensor]
+    let backward: (BackwardContext) throws -> [Tensor?]
+
+    init(name: String, inputs: [Tensor], backward: @escaping (BackwardContext) throws -> [Tensor?]) {
+        self.name = name
+        self.inputs = inputs
+        self.backward = backward
+    }
+}
+
+/// Whether ops record the graph. Ops are built on one thread (kernels parallelise inside an
+/// op), so a plain static is enough.
+enum GradMode {
+    nonisolated(unsafe) static var enabled = true
+}
+
+/// Runs `body` without recording the graph (PyTorch's `torch.no_grad()`).
+public func withNoGrad<R>(_ body: () throws -> R) rethrows -> R {
+    let saved = GradMode.enabled
+    GradMode.enabled = false
+    defer { GradMode.enabled = saved }
+    return try body()
+}
+
+/// Attaches a backward rule to a freshly computed `output` when recording is on and some
+/// input requires a gradient; otherwise returns `output` untouched (no node is built).
+///
+/// The rule must not capture `output` (use `context.output`): the node is owned by the output,
+/// and capturing it would form a reference cycle.
+public func record(_ name: String, _ inputs: [Tensor], _ output: Tensor,
+                   _ backward: @escaping (BackwardContext) throws -> [Tensor?]) -> Tensor {
+    guard GradMode.enabled, inputs.contains(where: { $0.requiresGrad }) else { return output }
+    return Tensor(shape: output.shape, dtype: output.dtype, storage: output.storage,
+                  requiresGrad: true, gradFn: GradFn(name: name, inputs: inputs, backward: backward))
+}
+
+/// Gradients of `output` with respect to `inputs`, like `torch.autograd.grad`.
+///
+/// - `gradOutput`: the vector in the vector-Jacobian product; defaults to 1 and then `output`
+///   must have one element.
+/// - An input `output` does not depend on (or that does not require grad) gets zeros of its shape.
+/// - `createGraph`: record the backward computation so the returned gradients can themselves
+///   be differentiated (gradient penalties, Hessian-vector products).
+public func grad(_ output: Tensor, wrt inputs: [Tensor], gradOutput: Tensor? = nil,
+                 createGraph: Bool = false) throws -> [Tensor] {
+    let seed: Tensor
+    if let g = gradOutput {
+        guard g.shape == output.shape else {
+            throw TensorError.shapeMismatch(op: "grad (gradOutput vs output)", shapes: [g.shape, output.shape])
+        }
+        seed = g.dtype == output.dtype ? g : g.to(output.dtype)
+    } else {
+        guard output.count == 1 else {
+            throw TensorError.invalidArgument(op: "grad", message: "gradOutput can be omitted only for a one-element output, got shape \(formatShape(output.shape))")
+        }
+        seed = output.onesLike()
+    }
+
+    let wanted = Set(inputs.map(ObjectIdentifier.init))
+    // Post-order over the graph (inputs before the tensors made from them), iteratively so that
+    // deep graphs cannot overflow the stack. `needed`: the tensor leads to a wanted input.
+    var order: [Tensor] = []
+    var needed: [ObjectIdentifier: Bool] = [:]
+    var visited: Set<ObjectIdentifier> = [ObjectIdentifier(output)]
+    var stack: [(Tensor, Int)] = [(output, 0)]
+    while let (t, i) = stack.popLast() {
+        let ins = t.gradFn?.inputs ?? []
+        if i < ins.count {
+            stack.append((t, i + 1))
+            let c = ins[i]
+            if c.requiresGrad && visited.insert(ObjectIdentifier(c)).inserted {
+                stack.append((c, 0))
+            }
+        } else {
+            order.append(t)
+            needed[ObjectIdentifier(t)] = wanted.contains(ObjectIdentifier(t))
+                || ins.contains { needed[ObjectIdentifier($0)] == true }
+        }
+    }
+
+    let saved = GradMode.enabled
+    GradMode.enabled = createGraph
+    defer { GradMode.enabled = saved }
+
+    var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(output): seed]
+    for t in order.reversed() {
+        let id = ObjectIdentifier(t)
+        guard let fn = t.gradFn, needed[id] == true, let g = grads[id] else { continue }
+        let needs = fn.inputs.map { $0.requiresGrad && needed[ObjectIdentifier($0)] == true }
+        guard needs.contains(true) else { continue }
+        let ctx = BackwardContext(output: t, grad: g, needs: needs)
+        let inputGrads = try fn.backward(ctx)
+        for (k, input) in fn.inputs.enumerated() where needs[k] {
+            guard k < inputGrads.count, let gk = inputGrads[k] else { continue }
+            precondition(gk.shape == input.shape, "backward of \(fn.name) returned shape \(gk.shape) for input \(input.shape)")
+            let key = ObjectIdentifier(input)
+            grads[key] = try grads[key].map { try $0 + gk } ?? gk
+        }
+        // Free intermediate gradients as soon as they are consumed (peak memory).
+        if !wanted.contains(id) { grads[id] = nil }
+    }
+    return inputs.map { x in
+        grads[ObjectIdentifier(x)].map { $0.dtype == x.dtype ? $0 : $0.to(x.dtype) } ?? x.zerosLike()
+    }
+}

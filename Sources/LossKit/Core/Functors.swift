@@ -1,0 +1,132 @@
+/// The pointwise functions behind the elementwise primitives, in scalar and SIMD form.
+/// Semantics follow PyTorch's CPU kernels (NaN propagation, special exponents, thresholds).
+
+struct NegF: UnaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { -x }
+    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar { -x }
+}
+struct AbsF: UnaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { Swift.abs(x) }
+}
+struct SqrtF: UnaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { x.squareRoot() }
+    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar { x.squareRoot() }
+}
+struct ExpF: UnaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { T.exp(x) }
+}
+struct LogF: UnaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { T.log(x) }
+}
+struct Log1pF: UnaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { T.log1p(x) }
+}
+struct TanhF: UnaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { T.tanh(x) }
+}
+/// σ(x) = 1 / (1 + e^(−x)).
+struct SigmoidF: UnaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { 1 / (1 + T.exp(-x)) }
+}
+/// PyTorch's `softplus(x, beta=1, threshold=20)`: x when x > 20, else log(1 + e^x).
+struct SoftplusF: UnaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { x > 20 ? x : T.log1p(T.exp(x)) }
+}
+/// max(x, 0), NaN kept.
+struct ReluF: UnaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { x < 0 ? 0 : x }
+    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar {
+        x.replacing(with: 0, where: x .< V(repeating: 0))
+    }
+}
+struct LeakyReluF: UnaryFunctor {
+    let slope: Double
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { x > 0 ? x : x * T(slope) }
+}
+/// −1, 0 or 1 (NaN stays NaN).
+struct SignF: UnaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { x > 0 ? 1 : (x < 0 ? -1 : x) }
+}
+/// x^p with PyTorch's exact special cases for common exponents.
+struct PowScalarF: UnaryFunctor {
+    let p: Double
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T {
+        switch p {
+        case 2: return x * x
+        case 1: return x
+        case 0: return 1
+        case 0.5: return x.squareRoot()
+        case 3: return x * x * x
+        case -1: return 1 / x
+        case -2: return 1 / (x * x)
+        case -0.5: return 1 / x.squareRoot()
+        default: return T.pow(x, T(p))
+        }
+    }
+    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar {
+        switch p {
+        case 2: return x * x
+        case 1: return x
+        case 0.5: return x.squareRoot()
+        case 3: return x * x * x
+        case -1: return 1 / x
+        default:
+            var r = x
+            for i in r.indices { r[i] = scalar(x[i]) }
+            return r
+        }
+    }
+}
+/// min(max(x, lo), hi) with NaN kept; a missing bound is ±∞.
+struct ClampF: UnaryFunctor {
+    let lo: Double, hi: Double
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T {
+        x.isNaN ? x : Swift.min(Swift.max(x, T(lo)), T(hi))
+    }
+}
+
+struct AddF: BinaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ a: T, _ b: T) -> T { a + b }
+    @inline(__always) func vector<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar: TensorScalar { a + b }
+}
+struct SubF: BinaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ a: T, _ b: T) -> T { a - b }
+    @inline(__always) func vector<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar: TensorScalar { a - b }
+}
+struct MulF: BinaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ a: T, _ b: T) -> T { a * b }
+    @inline(__always) func vector<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar: TensorScalar { a * b }
+}
+struct DivF: BinaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ a: T, _ b: T) -> T { a / b }
+    @inline(__always) func vector<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar: TensorScalar { a / b }
+}
+struct PowF: BinaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ a: T, _ b: T) -> T { T.pow(a, b) }
+}
+/// PyTorch `maximum`: NaN if either is NaN.
+struct MaximumF: BinaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ a: T, _ b: T) -> T { (a.isNaN || a > b) ? a : b }
+}
+struct MinimumF: BinaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ a: T, _ b: T) -> T { (a.isNaN || a < b) ? a : b }
+}
+
+/// Comparisons give 1 or 0 in the operands' dtype (masks for `where` and products).
+enum Comparison: String { case gt, ge, lt, le, eq, ne }
+
+struct CompareF: BinaryFunctor {
+    let c: Comparison
+    @inline(__always) func scalar<T: TensorScalar>(_ a: T, _ b: T) -> T {
+        let r: Bool
+        switch c {
+        case .gt: r = a > b
+        case .ge: r = a >= b
+        case .lt: r = a < b
+        case .le: r = a <= b
+        case .eq: r = a == b
+        case .ne: r = a != b
+        }
+        return r ? 1 : 0
+    }
+}

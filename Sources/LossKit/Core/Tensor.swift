@@ -1,0 +1,201 @@
+import Foundation
+
+/// A 64-byte aligned block of memory owned by one or more tensors (reshape and detach share it).
+@usableFromInline
+final class TensorStorage {
+    @usableFromInline let raw: UnsafeMutableRawPointer
+    @usableFromInline let byteCount: Int
+
+    init(byteCount: Int) {
+        self.byteCount = byteCount
+        raw = .allocate(byteCount: max(byteCount, 64), alignment: 64)
+    }
+
+    deinit { raw.deallocate() }
+}
+
+/// An n-dimensional array of `Float` or `Double` in contiguous row-major order that records
+/// the operations applied to it when it (or an input) requires a gradient.
+///
+/// Tensors are immutable values in practice: ops always return new tensors. Storage may be
+/// shared between a tensor and its reshapes or detached copies.
+public final class Tensor {
+    /// Extent of each dimension; `[]` is a scalar.
+    public let shape: [Int]
+    public let dtype: DType
+    /// Number of elements (product of `shape`, 1 for a scalar).
+    public let count: Int
+    @usableFromInline let storage: TensorStorage
+    /// Whether gradients flow to this tensor (a leaf marked with ``requiringGrad()`` or the
+    /// result of an op on such a tensor while gradient recording is on).
+    public let requiresGrad: Bool
+    /// The op that produced this tensor, present only when `requiresGrad` and not a leaf.
+    let gradFn: GradFn?
+
+    init(shape: [Int], dtype: DType, storage: TensorStorage, requiresGrad: Bool = false, gradFn: GradFn? = nil) {
+        self.shape = shape
+        self.dtype = dtype
+        self.count = shape.reduce(1, *)
+        self.storage = storage
+        self.requiresGrad = requiresGrad
+        self.gradFn = gradFn
+    }
+
+    /// A tensor with uninitialised storage (kernels fill it).
+    init(uninitializedShape shape: [Int], dtype: DType) {
+        let n = shape.reduce(1, *)
+        self.shape = shape
+        self.dtype = dtype
+        self.count = n
+        self.storage = TensorStorage(byteCount: n * dtype.byteSize)
+        self.requiresGrad = false
+        self.gradFn = nil
+    }
+
+    /// Number of dimensions.
+    public var rank: Int { shape.count }
+
+    // MARK: Constructors
+
+    /// A float32 tensor holding `values` in row-major order. Throws when the element count
+    /// does not match the shape or a dimension is negative.
+    public convenience init(shape: [Int], float32 values: [Float]) throws {
+        try Tensor.validate(shape: shape, count: values.count, op: "Tensor(shape:float32:)")
+        self.init(uninitializedShape: shape, dtype: .float32)
+        values.withUnsafeBytes { storage.raw.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    }
+
+    /// A float64 tensor holding `values` in row-major order.
+    public convenience init(shape: [Int], float64 values: [Double]) throws {
+        try Tensor.validate(shape: shape, count: values.count, op: "Tensor(shape:float64:)")
+        self.init(uninitializedShape: shape, dtype: .float64)
+        values.withUnsafeBytes { storage.raw.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    }
+
+    /// A tensor of `dtype` holding `values` (converted from Double).
+    public convenience init(shape: [Int], values: [Double], dtype: DType) throws {
+        switch dtype {
+        case .float64: try self.init(shape: shape, float64: values)
+        case .float32: try self.init(shape: shape, float32: values.map { Float($0) })
+        }
+    }
+
+    static func validate(shape: [Int], count: Int, op: String) throws {
+        if let d = shape.first(where: { $0 < 0 }) {
+            throw TensorError.invalidArgument(op: op, message: "negative dimension \(d) in shape \(formatShape(shape))")
+        }
+        var n = 1
+        for d in shape {
+            let (p, overflow) = n.multipliedReportingOverflow(by: d)
+            if overflow { throw TensorError.invalidArgument(op: op, message: "shape \(formatShape(shape)) is too large") }
+            n = p
+        }
+        if n != count {
+            throw TensorError.invalidArgument(op: op, message: "\(count) values do not fill shape \(formatShape(shape)) (\(n) elements)")
+        }
+    }
+
+    /// A tensor of `shape` with every element `value`.
+    public static func full(shape: [Int], value: Double, dtype: DType = .float32) throws -> Tensor {
+        try validate(shape: shape, count: shape.reduce(1, { $0 &* Swift.max($1, 0) }), op: "Tensor.full")
+        return filled(shape, value, dtype)
+    }
+
+    public static func zeros(shape: [Int], dtype: DType = .float32) throws -> Tensor {
+        try full(shape: shape, value: 0, dtype: dtype)
+    }
+
+    public static func ones(shape: [Int], dtype: DType = .float32) throws -> Tensor {
+        try full(shape: shape, value: 1, dtype: dtype)
+    }
+
+    /// A 0-dimensional tensor.
+    public static func scalar(_ value: Double, dtype: DType = .float32) -> Tensor {
+        filled([], value, dtype)
+    }
+
+    /// Zeros shaped like `self`.
+    public func zerosLike() -> Tensor { Tensor.filled(shape, 0, dtype) }
+    /// Ones shaped like `self`.
+    public func onesLike() -> Tensor { Tensor.filled(shape, 1, dtype) }
+
+    /// Internal: shape already validated.
+    static func filled(_ shape: [Int], _ value: Double, _ dtype: DType) -> Tensor {
+        let t = Tensor(uninitializedShape: shape, dtype: dtype)
+        switch dtype {
+        case .float32: fillKernel(t.mutablePointer(Float.self), t.count, Float(value))
+        case .float64: fillKernel(t.mutablePointer(Double.self), t.count, value)
+        }
+        return t
+    }
+
+    // MARK: Read back
+
+    /// The elements as `Float` in row-major order (converted when float64).
+    public func toFloat32() -> [Float] {
+        switch dtype {
+        case .float32: return Array(UnsafeBufferPointer(start: pointer(Float.self), count: count))
+        case .float64: return UnsafeBufferPointer(start: pointer(Double.self), count: count).map { Float($0) }
+        }
+    }
+
+    /// The elements as `Double` in row-major order (exact for float32).
+    public func toFloat64() -> [Double] {
+        switch dtype {
+        case .float64: return Array(UnsafeBufferPointer(start: pointer(Double.self), count: count))
+        case .float32: return UnsafeBufferPointer(start: pointer(Float.self), count: count).map { Double($0) }
+        }
+    }
+
+    /// The single element of a one-element tensor. Throws for any other count.
+    public func item() throws -> Double {
+        guard count == 1 else {
+            throw TensorError.invalidArgument(op: "item", message: "tensor of shape \(formatShape(shape)) has \(count) elements, not 1")
+        }
+        return dtype == .float32 ? Double(pointer(Float.self)[0]) : pointer(Double.self)[0]
+    }
+
+    /// Element at flat row-major index `i` (0 ≤ i < count), as Double; nil when out of range.
+    public func element(at i: Int) -> Double? {
+        guard i >= 0 && i < count else { return nil }
+        return dtype == .float32 ? Double(pointer(Float.self)[i]) : pointer(Double.self)[i]
+    }
+
+    // MARK: Graph
+
+    /// The same values, cut from the graph (shares storage; never requires grad).
+    public func detach() -> Tensor {
+        Tensor(shape: shape, dtype: dtype, storage: storage)
+    }
+
+    /// A leaf sharing this tensor's storage that requires a gradient: use it as an input of
+    /// ops and pass it to ``grad(_:wrt:gradOutput:createGraph:)``.
+    public func requiringGrad() -> Tensor {
+        Tensor(shape: shape, dtype: dtype, storage: storage, requiresGrad: true)
+    }
+
+    // MARK: Raw access (kernels)
+
+    @inlinable func pointer<T>(_: T.Type) -> UnsafePointer<T> {
+        UnsafePointer(storage.raw.assumingMemoryBound(to: T.self))
+    }
+
+    @inlinable func mutablePointer<T>(_: T.Type) -> UnsafeMutablePointer<T> {
+        storage.raw.assumingMemoryBound(to: T.self)
+    }
+
+    /// Calls `body` with the elements; `T` must match `dtype`.
+    public func withUnsafeBufferPointer<T: TensorScalar, R>(as: T.Type, _ body: (UnsafeBufferPointer<T>) throws -> R) throws -> R {
+        guard T.dtype == dtype else {
+            throw TensorError.invalidArgument(op: "withUnsafeBufferPointer", message: "tensor is \(dtype), asked for \(T.dtype)")
+        }
+        return try body(UnsafeBufferPointer(start: pointer(T.self), count: count))
+    }
+}
+
+extension Tensor: CustomStringConvertible {
+    public var description: String {
+        let vals = toFloat64().prefix(8).map { String($0) }.joined(separator: ", ")
+        return "Tensor(\(dtype), shape: \(formatShape(shape)), [\(vals)\(count > 8 ? ", ..." : "")])"
+    }
+}

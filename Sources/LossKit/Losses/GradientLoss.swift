@@ -1,0 +1,52 @@
+/// Gradient loss — MMagic `GradientLoss`: L1 between Sobel gradients of pred and target.
+///
+/// `kx = [[1,0,−1],[2,0,−2],[1,0,−1]]`, `ky = kxᵀ` flipped (`[[1,2,1],[0,0,0],[−1,−2,−1]]`),
+/// cross-correlation with zero padding 1 (PyTorch `conv2d`), then
+/// `w * (l1(gx_p, gx_t, weight, reduction) + l1(gy_p, gy_t, weight, reduction))`.
+/// MMagic's kernel has one input channel, so only C = 1 is accepted (an error otherwise).
+/// No `sample_wise` (MMagic passes none). Both kernels are outer products of 3-tap filters
+/// (`kx = [1,2,1]ᵀ ⊗ [1,0,−1]`, `ky = [1,0,−1]ᵀ ⊗ [1,2,1]`), applied as a separable map.
+public struct GradientLoss: LossModule {
+    public static let declaration = LossTypeDeclaration(
+        name: "GradientLoss", summary: "L1 loss between Sobel x/y gradients of pred and target (single-channel).",
+        details: "w * (l1(sobel_x(pred), sobel_x(target), weight) + l1(sobel_y(pred), sobel_y(target), weight)); zero padding 1; C must be 1.",
+        parameters: [.lossWeight(), .reduction],
+        inputs: [.tensor("pred", doc: "Prediction (N,1,H,W)."), .tensor("target", doc: "Ground truth (N,1,H,W)."),
+                 .tensor("weight", optional: true, doc: "Element-wise weight (N,1,H,W).")])
+
+    public var lossWeight: Double
+    public var reducer: MaskedReduction
+
+    public init(lossWeight: Double = 1.0, reduction: Reduction = .mean) {
+        self.lossWeight = lossWeight
+        reducer = MaskedReduction(reduction: reduction)
+    }
+    public init(parameters p: LossParameters) throws {
+        lossWeight = try p.double("loss_weight")
+        reducer = try MaskedReduction(parameters: p)
+    }
+
+    public func callAsFunction(_ pred: Tensor, _ target: Tensor, weight: Tensor? = nil) throws -> Tensor {
+        guard pred.rank == 4 else {
+            throw LossError.invalidInput(argument: "pred", message: "must be 4-D (N,1,H,W), found shape \(formatShape(pred.shape))")
+        }
+        guard pred.shape == target.shape else {
+            throw LossError.invalidInput(argument: "pred",
+                message: "pred \(formatShape(pred.shape)) and target \(formatShape(target.shape)) have different shapes")
+        }
+        guard pred.shape[1] == 1 else {
+            throw LossError.invalidInput(argument: "pred",
+                message: "pred \(formatShape(pred.shape)) has \(pred.shape[1]) channels; MMagic's Sobel kernel takes 1 input channel")
+        }
+        let (h, w) = (pred.shape[2], pred.shape[3])
+        let sobelX = SeparableMap.correlate3(height: h, width: w, vertical: [1, 2, 1], horizontal: [1, 0, -1])
+        let sobelY = SeparableMap.correlate3(height: h, width: w, vertical: [1, 0, -1], horizontal: [1, 2, 1])
+        let l1: (Tensor, Tensor) throws -> Tensor = { try ($0 - $1).abs() }
+        let gx = try reducer(sobelX.apply(pred), sobelX.apply(target), weight: weight, elementwise: l1)
+        let gy = try reducer(sobelY.apply(pred), sobelY.apply(target), weight: weight, elementwise: l1)
+        return try (gx + gy) * lossWeight
+    }
+    public func forward(_ x: LossInputs) throws -> LossOutput {
+        .value(try self(x.tensor("pred"), x.tensor("target"), weight: x.optionalTensor("weight")))
+    }
+}

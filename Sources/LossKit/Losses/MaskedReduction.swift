@@ -1,0 +1,86 @@
+/// How an element-wise loss is reduced (PyTorch's `reduction`).
+public enum Reduction: String, CaseIterable {
+    case none, mean, sum
+}
+
+/// MMagic's `mask_reduce_loss` — the `@masked_loss` mechanism — written once for every pixel
+/// and composition loss; each loss supplies only its element-wise function.
+///
+/// With `e` the element-wise loss (shape of pred) and an optional `weight`:
+/// - weight: same rank as `e`, channel extent 1 or `e`'s; `e = e * weight` (broadcast);
+/// - no weight, or `sum`: plain `none`/`mean`/`sum` of `e`;
+/// - weight and `mean`: the weight is expanded to `e`'s shape, then
+///   `sum(e) / (sum(weight) + 1e-12)`, or with `sampleWise`
+///   `Σ_n sum(e_n) / (sum(weight_n) + 1e-12) / N` (N from the weight, 4-D only, as in MMagic).
+public struct MaskedReduction {
+    public var reduction: Reduction
+    public var sampleWise: Bool
+    /// MMagic's `eps` in the weighted mean.
+    public static let eps = 1e-12
+
+    public init(reduction: Reduction = .mean, sampleWise: Bool = false) {
+        self.reduction = reduction
+        self.sampleWise = sampleWise
+    }
+
+    /// Reads `reduction` and `sample_wise` (when declared) from decoded parameters.
+    public init(parameters p: LossParameters) throws {
+        let name = try p.string("reduction")
+        guard let r = Reduction(rawValue: name) else {
+            throw LossError.config(path: "reduction", message: "unsupported reduction \"\(name)\"; allowed: none, mean, sum")
+        }
+        reduction = r
+        sampleWise = p.declaration.parameter("sample_wise") != nil ? try p.bool("sample_wise") : false
+    }
+
+    /// `@masked_loss`: checks that `pred` and `target` have one shape, applies `elementwise`,
+    /// then reduces with `weight`.
+    public func callAsFunction(_ pred: Tensor, _ target: Tensor, weight: Tensor?,
+                               predName: String = "pred", targetName: String = "target", weightName: String = "weight",
+                               elementwise: (Tensor, Tensor) throws -> Tensor) throws -> Tensor {
+        guard pred.shape == target.shape else {
+            throw LossError.invalidInput(argument: predName,
+                message: "\(predName) \(formatShape(pred.shape)) and \(targetName) \(formatShape(target.shape)) have different shapes")
+        }
+        return try reduce(elementwise(pred, target), weight: weight, weightName: weightName, predName: predName)
+    }
+
+    /// `mask_reduce_loss(loss, weight, reduction, sample_wise)`.
+    public func reduce(_ loss: Tensor, weight: Tensor?, weightName: String = "weight", predName: String = "pred") throws -> Tensor {
+        guard let weight = weight else {
+            switch reduction {
+            case .none: return loss
+            case .mean: return loss.mean()
+            case .sum: return loss.sum()
+            }
+        }
+        guard weight.rank == loss.rank, loss.rank >= 2 else {
+            throw LossError.invalidInput(argument: weightName,
+                message: "\(weightName) \(formatShape(weight.shape)) must have the rank of \(predName) \(formatShape(loss.shape))")
+        }
+        guard weight.shape[1] == 1 || weight.shape[1] == loss.shape[1] else {
+            throw LossError.invalidInput(argument: weightName,
+                message: "\(weightName) \(formatShape(weight.shape)) has \(weight.shape[1]) channels; expected 1 or \(loss.shape[1]) as in \(predName) \(formatShape(loss.shape))")
+        }
+        let weighted: Tensor
+        do { weighted = try loss * weight } catch {
+            throw LossError.invalidInput(argument: weightName,
+                message: "\(weightName) \(formatShape(weight.shape)) does not broadcast against \(predName) \(formatShape(loss.shape))")
+        }
+        switch reduction {
+        case .none: return weighted
+        case .sum: return weighted.sum()
+        case .mean:
+            let w = weight.shape[1] == 1 ? try weight.expand(to: weighted.shape) : weight
+            if sampleWise {
+                guard w.rank == 4 else {
+                    throw LossError.invalidInput(argument: weightName,
+                        message: "sample_wise needs a 4-D (N,C,H,W) \(weightName), found \(formatShape(w.shape))")
+                }
+                let perSample = try w.sum(dims: [1, 2, 3], keepdim: true)
+                return try (weighted / (perSample + MaskedReduction.eps)).sum() / Double(w.shape[0])
+            }
+            return try weighted.sum() / (w.sum() + MaskedReduction.eps)
+        }
+    }
+}

@@ -1,0 +1,393 @@
+import Foundation
+
+/// One configured loss: a constructed module, its name, and how its arguments bind to inputs.
+public struct LossTerm {
+    /// The term's name before same-name summing (`pixel_loss`, `KEY.1`, a `loss_name`).
+    public let name: String
+    public let declaration: LossTypeDeclaration
+    /// Config key path, for messages: `losses.disc_auxiliary_loss[1]`.
+    public let path: String
+    let module: LossModule
+    /// Tensor argument -> input name (after `data_info`).
+    public let tensorBindings: [(argument: String, input: String)]
+    /// List argument -> input names; nil names: `ARG.0, ARG.1, ...` as found in the inputs.
+    public let listBindings: [(argument: String, inputs: [String]?)]
+    /// Non-tensor forward arguments from `args`, checked against the declaration.
+    public let args: [String: ConfigValue]
+}
+
+/// Which inputs to differentiate with respect to.
+public struct EvaluationOptions {
+    /// Compute gradients at all.
+    public var gradients: Bool
+    /// `--wrt`: exactly these inputs, for the total and every term (zeros where not read).
+    /// nil: each term's own tensor inputs, and for the total those of the terms in it.
+    public var wrt: [String]?
+    /// Inputs that were not floating point in their file: never differentiated by default.
+    public var nonFloatInputs: Set<String>
+
+    public init(gradients: Bool = true, wrt: [String]? = nil, nonFloatInputs: Set<String> = []) {
+        self.gradients = gradients
+        self.wrt = wrt
+        self.nonFloatInputs = nonFloatInputs
+    }
+}
+
+/// The values (and gradients) of every term of a program.
+public struct Evaluation {
+    /// One reported term, after same-name summing.
+    public struct Term {
+        public var name: String
+        /// The loss type; `A+B` when terms of different types were summed under one name.
+        public var type: String
+        /// The full output (saved by `--values-out`).
+        public var value: Tensor
+        /// `value.mean()` as MMagic's `parse_losses` logs it (the value itself for a scalar).
+        public var reported: Double
+        /// The name contains `loss`, so the term is part of the total.
+        public var inTotal: Bool
+        /// Input names this term reads, in argument order.
+        public var inputs: [String]
+    }
+
+    public var terms: [Term]
+    /// Sum of the reported values of the terms in the total (0 when none is).
+    public var total: Double
+    /// Gradients keyed by `"total"` or a term name, then by input name; each has its input's shape.
+    public var gradients: [String: [String: Tensor]]
+    /// Input names of each gradient entry in a stable order (`"total"` first, then terms).
+    public var gradientOrder: [(key: String, inputs: [String])]
+    /// Seconds spent in the forward pass and in the backward pass.
+    public var forwardSeconds: Double
+    public var backwardSeconds: Double
+
+    public func term(named name: String) -> Term? { terms.first { $0.name == name } }
+}
+
+/// A loss configuration turned into terms, ready to evaluate on named tensors.
+///
+/// Accepted shapes (see /work/shared/spec/cli.md "Config"):
+/// - `{"losses": {KEY: LOSS_DICT | [LOSS_DICT, ...]}, "inputs": {NAME: PATH}}`;
+/// - a single loss dict `{"type": ..., ...}`, one term named `loss`.
+///
+/// A loss dict holds `type`, constructor parameters, optional `args` (non-tensor forward
+/// arguments) and optional `data_info` (`{ARG: INPUT}` or `{ARG: [INPUT, ...]}` for list
+/// arguments). Unmapped tensor arguments bind to the input of the same name; an unmapped
+/// list argument `maps` binds to inputs `maps.0`, `maps.1`, ... (as many as are given).
+public struct LossProgram {
+    public let terms: [LossTerm]
+    /// The config's `"inputs"` (name -> path as written; the CLI resolves paths).
+    public let inputPaths: [(name: String, path: String)]
+
+    public init(config: ConfigValue) throws {
+        guard case let .object(top) = config else {
+            throw LossError.config(path: "", message: "the config must be a JSON object, found \(config.kindName)")
+        }
+        var terms: [LossTerm] = []
+        var paths: [(String, String)] = []
+        if config["type"] != nil {
+            // Shorthand: the whole config is one loss dict.
+            terms.append(try LossProgram.makeTerm(entry: config, name: "loss", path: "", fixedName: false))
+        } else {
+            for (key, value) in top where key != "losses" && key != "inputs" {
+                _ = value
+                throw LossError.config(path: key,
+                    message: "unknown top-level key (expected \"losses\" and optionally \"inputs\", or a single loss dict with \"type\")")
+            }
+            guard let losses = config["losses"] else {
+                throw LossError.config(path: "", message: "the config has neither \"losses\" nor a loss \"type\"")
+            }
+            guard case let .object(entries) = losses else {
+                throw LossError.config(path: "losses", message: "must be an object of named losses, found \(losses.kindName)")
+            }
+            for (key, entry) in entries {
+                switch entry {
+                case .object:
+                    terms.append(try LossProgram.makeTerm(entry: entry, name: key, path: "losses.\(key)", fixedName: false))
+                case let .array(items):
+                    for (i, item) in items.enumerated() {
+                        terms.append(try LossProgram.makeTerm(entry: item, name: "\(key).\(i)", path: "losses.\(key)[\(i)]", fixedName: false))
+                    }
+                default:
+                    throw LossError.config(path: "losses.\(key)", message: "must be a loss dict or a list of loss dicts, found \(entry.kindName)")
+                }
+            }
+            if let inputs = config["inputs"] {
+                guard case let .object(members) = inputs else {
+                    throw LossError.config(path: "inputs", message: "must be an object {NAME: PATH}, found \(inputs.kindName)")
+                }
+                for (name, v) in members {
+                    guard case let .string(p) = v else {
+                        throw LossError.config(path: "inputs.\(name)", message: "must be a path string, found \(v.kindName)")
+                    }
+                    paths.append((name, p))
+                }
+            }
+        }
+        self.terms = terms
+        self.inputPaths = paths
+    }
+
+    /// Parses JSON text and builds the program (syntax errors carry line and column).
+    public init(jsonText: String) throws {
+        let value: ConfigValue
+        do { value = try ConfigValue.parse(jsonText: jsonText) } catch let e as ConfigSyntaxError { throw LossError.syntax(e) }
+        try self.init(config: value)
+    }
+
+    static func makeTerm(entry: ConfigValue, name: String, path: String, fixedName: Bool) throws -> LossTerm {
+        guard case let .object(members) = entry else {
+            throw LossError.config(path: path, message: "must be a loss dict with a \"type\", found \(entry.kindName)")
+        }
+        guard let typeValue = entry["type"] else {
+            throw LossError.config(path: path, message: "missing \"type\" (one of: \(LossRegistry.all.map(\.name).joined(separator: ", ")))")
+        }
+        guard case let .string(typeName) = typeValue else {
+            throw LossError.config(path: path.isEmpty ? "type" : path + ".type", message: "must be a string, found \(typeValue.kindName)")
+        }
+        guard let type = LossRegistry.type(named: typeName) else {
+            throw LossError.config(path: path.isEmpty ? "type" : path + ".type",
+                message: "unknown loss type \(ConfigValue.quoted(typeName)); known types: \(LossRegistry.all.map(\.name).joined(separator: ", "))")
+        }
+        let decl = type.declaration
+        let prefix = path.isEmpty ? "" : path + "."
+        let paramMembers = members.filter { !["type", "args", "data_info"].contains($0.key) }
+        let params = try LossParameters(declaration: decl, object: paramMembers, path: path)
+        let module: LossModule
+        do { module = try type.init(parameters: params) } catch let e as LossError {
+            throw LossError.config(path: path, message: "\(decl.name): \(e.description)")
+        }
+
+        // args: non-tensor forward arguments.
+        var args: [String: ConfigValue] = [:]
+        if let a = entry["args"] {
+            guard case let .object(argMembers) = a else {
+                throw LossError.config(path: prefix + "args", message: "must be an object, found \(a.kindName)")
+            }
+            for (k, v) in argMembers {
+                guard let input = decl.input(k) else {
+                    throw LossError.config(path: prefix + "args.\(k)", message: "\(decl.name)'s forward has no argument \"\(k)\"")
+                }
+                switch input.kind {
+                case .tensor, .tensorList:
+                    throw LossError.config(path: prefix + "args.\(k)",
+                        message: "\"\(k)\" is a tensor argument of \(decl.name): bind it to an input (by name or with data_info), not in args")
+                case .bool:
+                    guard case .bool = v else {
+                        throw LossError.config(path: prefix + "args.\(k)", message: "must be true or false, found \(v.kindName) \(v)")
+                    }
+                case .float:
+                    guard let d = v.numberValue else {
+                        throw LossError.config(path: prefix + "args.\(k)", message: "must be a number, found \(v.kindName) \(v)")
+                    }
+                    args[k] = .double(d)
+                    continue
+                }
+                args[k] = v
+            }
+        }
+        for input in decl.inputs where !input.kind.isTensor && !input.optional && args[input.name] == nil {
+            throw LossError.config(path: prefix + "args",
+                message: "\(decl.name) needs \"\(input.name)\" (\(input.kind.name)) in args, e.g. \"args\": {\"\(input.name)\": true}")
+        }
+
+        // data_info: tensor argument -> input name(s).
+        var mapped: [String: ConfigValue] = [:]
+        if let d = entry["data_info"] {
+            switch d {
+            case .null: break
+            case let .object(dm):
+                for (k, v) in dm {
+                    guard let input = decl.input(k) else {
+                        let tensorArgs = decl.inputs.filter(\.kind.isTensor).map(\.name).joined(separator: ", ")
+                        throw LossError.config(path: prefix + "data_info.\(k)",
+                            message: "\(decl.name)'s forward has no tensor argument \"\(k)\" (its tensor arguments: \(tensorArgs))")
+                    }
+                    switch (input.kind, v) {
+                    case (.tensor, .string): mapped[k] = v
+                    case (.tensorList, .array(let items)):
+                        for (i, item) in items.enumerated() {
+                            guard case .string = item else {
+                                throw LossError.config(path: prefix + "data_info.\(k)[\(i)]", message: "must be an input name, found \(item.kindName)")
+                            }
+                        }
+                        mapped[k] = v
+                    case (.tensor, _):
+                        throw LossError.config(path: prefix + "data_info.\(k)", message: "must be an input name (string), found \(v.kindName)")
+                    case (.tensorList, _):
+                        throw LossError.config(path: prefix + "data_info.\(k)", message: "\"\(k)\" is a list argument: give a list of input names, found \(v.kindName)")
+                    default:
+                        throw LossError.config(path: prefix + "data_info.\(k)", message: "\"\(k)\" is not a tensor argument; give it in args")
+                    }
+                }
+            default:
+                throw LossError.config(path: prefix + "data_info", message: "must be an object {ARG: INPUT}, found \(d.kindName)")
+            }
+        }
+        var tensorBindings: [(String, String)] = []
+        var listBindings: [(String, [String]?)] = []
+        for input in decl.inputs {
+            switch input.kind {
+            case .tensor:
+                if case let .string(s)? = mapped[input.name] { tensorBindings.append((input.name, s)) }
+                else { tensorBindings.append((input.name, input.name)) }
+            case .tensorList:
+                if case let .array(items)? = mapped[input.name] {
+                    listBindings.append((input.name, items.compactMap { if case let .string(s) = $0 { return s } else { return nil } }))
+                } else { listBindings.append((input.name, nil)) }
+            default: break
+            }
+        }
+
+        var termName = name
+        if decl.hasLossName, !fixedName { termName = try params.string("loss_name") }
+        return LossTerm(name: termName, declaration: decl, path: path, module: module,
+                        tensorBindings: tensorBindings, listBindings: listBindings, args: args)
+    }
+
+    /// Inputs that some term cannot do without (list arguments bound by default are not listed).
+    public var requiredInputs: [String] {
+        var out: [String] = []
+        for t in terms {
+            for (arg, input) in t.tensorBindings where t.declaration.input(arg)?.optional == false && !out.contains(input) {
+                out.append(input)
+            }
+            for (_, names) in t.listBindings { for n in names ?? [] where !out.contains(n) { out.append(n) } }
+        }
+        return out
+    }
+
+    /// Inputs that a term reads when given (`weight`, `mask`).
+    public var optionalInputs: [String] {
+        var out: [String] = []
+        for t in terms {
+            for (arg, input) in t.tensorBindings where t.declaration.input(arg)?.optional == true && !out.contains(input) {
+                out.append(input)
+            }
+        }
+        return out.filter { !requiredInputs.contains($0) }
+    }
+
+    /// Evaluates every term on `inputs`, sums same-named terms, forms the total and, unless
+    /// switched off, the gradients of the total and of every term.
+    public func evaluate(inputs: [String: Tensor], options: EvaluationOptions = .init()) throws -> Evaluation {
+        let start = DispatchTime.now().uptimeNanoseconds
+        // Leaves that gradients are taken with respect to; the caller's tensors are not modified.
+        var leaves: [String: Tensor] = [:]
+        for (k, t) in inputs { leaves[k] = options.gradients && !options.nonFloatInputs.contains(k) ? t.detach().requiringGrad() : t.detach() }
+
+        struct Partial { var name: String; var types: [String]; var value: Tensor; var inputs: [String] }
+        var partials: [Partial] = []
+        for term in terms {
+            var bound = LossInputs(args: term.args)
+            var read: [String] = []
+            for (arg, inputName) in term.tensorBindings {
+                if let t = leaves[inputName] {
+                    bound.tensors[arg] = t
+                    read.append(inputName)
+                } else if term.declaration.input(arg)?.optional != true {
+                    throw LossError.missingInput(input: inputName, term: term.name, type: term.declaration.name, argument: arg)
+                }
+            }
+            for (arg, names) in term.listBindings {
+                var list: [Tensor] = []
+                if let names = names {
+                    for n in names {
+                        guard let t = leaves[n] else {
+                            throw LossError.missingInput(input: n, term: term.name, type: term.declaration.name, argument: arg)
+                        }
+                        list.append(t)
+                        read.append(n)
+                    }
+                } else {
+                    var i = 0
+                    while let t = leaves["\(arg).\(i)"] { list.append(t); read.append("\(arg).\(i)"); i += 1 }
+                    if list.isEmpty {
+                        throw LossError.missingInput(input: "\(arg).0", term: term.name, type: term.declaration.name, argument: arg)
+                    }
+                }
+                bound.tensorLists[arg] = list
+            }
+            let output: LossOutput
+            do { output = try term.module.forward(bound) } catch let e as LossError {
+                throw LossError.inTerm(term: term.name, type: term.declaration.name, underlying: e)
+            } catch {
+                throw LossError.inTerm(term: term.name, type: term.declaration.name, underlying: .tensor("\(error)"))
+            }
+            var dedupRead: [String] = []
+            for r in read where !dedupRead.contains(r) { dedupRead.append(r) }
+            let pieces: [(String, Tensor)]
+            switch output {
+            case let .value(v): pieces = [(term.name, v)]
+            case let .parts(parts): pieces = parts.map { ("\(term.name).\($0.name)", $0.value) }
+            }
+            for (name, value) in pieces {
+                if let i = partials.firstIndex(where: { $0.name == name }) {
+                    // Same-named terms are summed, as MMagic's models do with `loss_name()`.
+                    do { partials[i].value = try partials[i].value + value } catch {
+                        throw LossError.inTerm(term: name, type: term.declaration.name,
+                            underlying: .invalidInput(argument: "value",
+                                message: "cannot add outputs of shapes \(formatShape(partials[i].value.shape)) and \(formatShape(value.shape)) of the same-named terms"))
+                    }
+                    if !partials[i].types.contains(term.declaration.name) { partials[i].types.append(term.declaration.name) }
+                    for r in dedupRead where !partials[i].inputs.contains(r) { partials[i].inputs.append(r) }
+                } else {
+                    partials.append(Partial(name: name, types: [term.declaration.name], value: value, inputs: dedupRead))
+                }
+            }
+        }
+
+        var reportedTensors: [Tensor] = []
+        var result: [Evaluation.Term] = []
+        var totalTensor: Tensor? = nil
+        for p in partials {
+            let reported = p.value.shape.isEmpty ? p.value : p.value.mean()
+            reportedTensors.append(reported)
+            let inTotal = p.name.contains("loss")
+            if inTotal { totalTensor = try totalTensor.map { try $0 + reported } ?? reported }
+            result.append(.init(name: p.name, type: p.types.joined(separator: "+"), value: p.value,
+                                reported: reported.item(), inTotal: inTotal, inputs: p.inputs))
+        }
+        let forwardEnd = DispatchTime.now().uptimeNanoseconds
+
+        var gradients: [String: [String: Tensor]] = [:]
+        var order: [(String, [String])] = []
+        if options.gradients {
+            func targets(_ read: [String]) -> [String] {
+                if let wrt = options.wrt { return wrt }
+                return read.filter { !options.nonFloatInputs.contains($0) }
+            }
+            func gradientsOf(_ output: Tensor?, _ names: [String]) throws -> [String: Tensor] {
+                var out: [String: Tensor] = [:]
+                var leafList: [Tensor] = []
+                for n in names {
+                    guard let leaf = leaves[n] else {
+                        throw LossError.config(path: "wrt", message: "no input named \"\(n)\" to differentiate with respect to")
+                    }
+                    leafList.append(leaf)
+                }
+                if let output = output, !leafList.isEmpty {
+                    let gs = try grad(output, wrt: leafList)
+                    for (n, g) in zip(names, gs) { out[n] = g }
+                } else {
+                    for (n, l) in zip(names, leafList) { out[n] = Tensor.zeros(shape: l.shape, dtype: l.dtype) }
+                }
+                return out
+            }
+            var totalRead: [String] = []
+            for t in result where t.inTotal { for r in t.inputs where !totalRead.contains(r) { totalRead.append(r) } }
+            let totalNames = targets(totalRead)
+            gradients["total"] = try gradientsOf(totalTensor, totalNames)
+            order.append(("total", totalNames))
+            for (t, reported) in zip(result, reportedTensors) {
+                let names = targets(t.inputs)
+                gradients[t.name] = try gradientsOf(reported, names)
+                order.append((t.name, names))
+            }
+        }
+        let end = DispatchTime.now().uptimeNanoseconds
+        return Evaluation(terms: result, total: totalTensor?.item() ?? 0, gradients: gradients,
+                          gradientOrder: order.map { (key: $0.0, inputs: $0.1) },
+                          forwardSeconds: Double(forwardEnd - start) / 1e9, backwardSeconds: Double(end - forwardEnd) / 1e9)
+    }
+}
