@@ -13,9 +13,11 @@ struct Check: ParsableCommand {
             missing on either side is a mismatch. Exit status: 0 everything matched, 1 a \
             mismatch (the table shows each comparison with both numbers), 2 usage/config/input error.
 
-            Example (from the repository root):
-              losscli eval --config fixtures/demo/loss.json --format json --grad-out golden.npz > golden.json
-              losscli check --config fixtures/demo/loss.json --golden golden.json --grad-golden golden.npz
+            Example (from the repository root): record a golden once, check it later.
+              losscli eval --config fixtures/demo/loss.json --format json \\
+                  --grad-out golden.npz > golden.json
+              losscli check --config fixtures/demo/loss.json \\
+                  --golden golden.json --grad-golden golden.npz
             """)
 
     @OptionGroup var inputOptions: InputOptions
@@ -38,8 +40,7 @@ struct Check: ParsableCommand {
     @Option(help: ArgumentHelp("Absolute tolerance.", valueName: "A"))
     var atol: Double = 1e-8
 
-    @Option(help: ArgumentHelp("Output format (default: table on a terminal, json otherwise).", valueName: "table|json"))
-    var format: OutputFormat?
+    @OptionGroup var output: FormatOptions
 
     func validate() throws {
         guard rtol.isFinite, rtol >= 0 else { throw ValidationError("--rtol \(rtol): expected a finite number >= 0") }
@@ -57,22 +58,22 @@ struct Check: ParsableCommand {
                 let archive = try NpzArchive.read(contentsOf: URL(fileURLWithPath: gradGolden))
                 for name in archive.names { goldenGradients.append((name, try archive.array(named: name))) }
             } catch let error as NpyError {
-                throw InputError("--grad-golden: \(error.description)")
+                throw CLIError("--grad-golden: \(error.description)")
             }
         }
 
         let runner = EvalRun(inputOptions: inputOptions, compute: compute, wrt: try parseWrt(wrt),
                              gradients: gradGolden != nil)
         let report = try runner.run()
-        let comparator = GoldenComparator(rtol: rtol, atol: atol)
+        let comparator = GoldenComparator(rtol: rtol, atol: atol, dtype: report.dtype)
         var rows = comparator.compareValues(golden: goldenValues, report: report)
         if gradGolden != nil { rows += comparator.compareGradients(golden: goldenGradients, report: report) }
 
         let digits = NumberDigits(report.dtype)
-        switch format ?? OutputFormat.resolved(nil) {
+        switch output.resolved {
         case .json: print(CheckOutput.json(rows, rtol: rtol, atol: atol, digits: digits), terminator: "")
         case .table: print(CheckOutput.table(rows, rtol: rtol, atol: atol, digits: digits), terminator: "")
         }
-        if rows.contains(where: { !$0.matched }) { throw ExitCode(1) }
+        if rows.contains(where: { !$0.matched }) { throw CLIExit(.mismatch) }
     }
 }

@@ -14,8 +14,7 @@ struct Describe: ParsableCommand {
     @Argument(help: ArgumentHelp("A loss type as MMagic registers it (see `losscli list`).", valueName: "TYPE"))
     var type: String
 
-    @Option(help: ArgumentHelp("Output format (default: table on a terminal, json otherwise).", valueName: "table|json"))
-    var format: OutputFormat?
+    @OptionGroup var output: FormatOptions
 
     func run() throws {
         guard let declaration = LossRegistry.declaration(named: type) else {
@@ -24,10 +23,10 @@ struct Describe: ParsableCommand {
             let hint = close.isEmpty
                 ? "known types: \(names.joined(separator: ", "))"
                 : "did you mean \(close.joined(separator: " or "))? (`losscli list` shows all \(names.count))"
-            throw InputError("unknown loss type \"\(type)\"; \(hint)")
+            throw CLIError("unknown loss type \"\(type)\"; \(hint)")
         }
-        switch format ?? OutputFormat.resolved(nil) {
-        case .json: print(DescribeOutput.json(declaration).serialized())
+        switch output.resolved {
+        case .json: print(DescribeOutput.json(declaration).rendered())
         case .table: print(DescribeOutput.table(declaration), terminator: "")
         }
     }
@@ -131,13 +130,13 @@ enum DescribeOutput {
         return parts.joined(separator: " ")
     }
 
-    static func json(_ d: LossTypeDeclaration) -> JSONNode {
+    static func json(_ d: LossTypeDeclaration) -> JSONValue {
         .object([
             ("name", .string(d.name)),
             ("summary", .string(d.summary)),
             ("details", .string(d.details)),
             ("parameters", .array(d.parameters.map { p in
-                var members: [(String, JSONNode)] = [
+                var members: [(String, JSONValue)] = [
                     ("name", .string(p.name)),
                     ("kind", .string(kindName(p.kind))),
                     ("required", .bool(p.defaultValue == nil)),
@@ -174,7 +173,7 @@ enum DescribeOutput {
             for p in d.parameters {
                 t.append([p.name, p.kind.name, p.defaultValue.map(\.description) ?? "(required)", p.doc])
             }
-            out += t.render()
+            out += t.rendered()
         }
         out += "\nForward inputs (tensors bind to the input of the same name unless data_info maps them; others go in args):\n"
         var t = TextTable(["name", "kind", "given by", "optional", "meaning"])
@@ -182,7 +181,7 @@ enum DescribeOutput {
             let optional = i.optional ? (i.defaultValue.map { "yes, default \($0.description)" } ?? "yes") : "no"
             t.append([i.name, i.kind.name, i.kind.isTensor ? "inputs" : "args", optional, i.doc])
         }
-        out += t.render()
+        out += t.rendered()
         if !d.partNames.isEmpty {
             out += "\nParts (reported as TERM.part): \(d.partNames.joined(separator: ", "))\n"
         }
@@ -197,12 +196,12 @@ enum DescribeOutput {
     }
 
     /// A config value as an output node (numbers keep full float64 precision).
-    static func node(_ value: ConfigValue) -> JSONNode {
+    static func node(_ value: ConfigValue) -> JSONValue {
         switch value {
         case .null: return .null
         case let .bool(b): return .bool(b)
         case let .int(i): return .int(i)
-        case let .double(d): return .number(d, .float64)
+        case let .double(d): return jsonNumber(d, .float64)
         case let .string(s): return .string(s)
         case let .array(items): return .array(items.map(node))
         case let .object(members): return .object(members.map { ($0.key, node($0.value)) })

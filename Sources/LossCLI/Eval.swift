@@ -15,16 +15,17 @@ struct Eval: ParsableCommand {
 
             Examples (from the repository root):
               losscli eval --config fixtures/demo/loss.json
-              losscli eval --config fixtures/demo/loss.json --format json --grad-out grads.npz
+              losscli eval --config fixtures/demo/loss.json --format json \\
+                  --grad-out grads.npz --values-out values.npz
               losscli eval --config '{"type": "MSELoss", "loss_weight": 0.5}' \\
-                  --pred fixtures/demo/pred.npy --target fixtures/demo/target.npy --wrt pred
+                  --pred fixtures/demo/pred.npy \\
+                  --target fixtures/demo/target.npy --wrt pred
             """)
 
     @OptionGroup var inputOptions: InputOptions
     @OptionGroup var compute: ComputeOptions
 
-    @Option(help: ArgumentHelp("Output format (default: table on a terminal, json otherwise).", valueName: "table|json"))
-    var format: OutputFormat?
+    @OptionGroup var output: FormatOptions
 
     @Option(name: .customLong("grad-out"), help: ArgumentHelp(
         "Write every gradient array to this .npz, keyed total/INPUT and TERM/INPUT.", valueName: "FILE.npz"))
@@ -67,11 +68,11 @@ struct Eval: ParsableCommand {
         if !files.isEmpty { try writeArchivesAtomically(files) }
         report.timing.append(("write", Double(DispatchTime.now().uptimeNanoseconds - writeStart) / 1e6))
 
-        switch format ?? OutputFormat.resolved(nil) {
+        switch output.resolved {
         case .json: print(EvalOutput.json(report, timing: timing), terminator: "")
         case .table: print(EvalOutput.table(report, timing: timing), terminator: "")
         }
-        if report.hasNonFinite { throw ExitCode(3) }
+        if report.hasNonFinite { throw CLIExit(.nonFinite) }
     }
 }
 

@@ -93,7 +93,7 @@ struct EvalRun {
         do {
             program = try LossProgram(config: config.losses)
         } catch let error as LossError {
-            throw InputError("config \(config.source): \(error.description)")
+            throw CLIError("config \(config.source): \(error.description)")
         }
 
         let dtype = Self.computeDType(arrays: arrays, requested: compute.precision)
@@ -107,17 +107,17 @@ struct EvalRun {
                     ? try Tensor(shape: loaded.array.shape, float64: loaded.array.toFloat64())
                     : try Tensor(shape: loaded.array.shape, float32: loaded.array.toFloat32())
             } catch {
-                throw InputError("input \"\(name)\" (\(loaded.binding.location)): \(error)")
+                throw CLIError("input \"\(name)\" (\(loaded.binding.location)): \(error)")
             }
         }
         if let wrt {
             for name in wrt {
                 guard let loaded = arrays.first(where: { $0.binding.name == name }) else {
                     let known = arrays.map(\.binding.name).joined(separator: ", ")
-                    throw InputError("--wrt \(name): no input named \"\(name)\" (inputs: \(known.isEmpty ? "none" : known))")
+                    throw CLIError("--wrt \(name): no input named \"\(name)\" (inputs: \(known.isEmpty ? "none" : known))")
                 }
                 guard loaded.isFloat else {
-                    throw InputError("--wrt \(name): input \"\(name)\" is \(loaded.array.dtype.descr), not floating point; gradients are taken only with respect to floating-point inputs")
+                    throw CLIError("--wrt \(name): input \"\(name)\" is \(loaded.array.dtype.descr), not floating point; gradients are taken only with respect to floating-point inputs")
                 }
             }
         }
@@ -129,9 +129,9 @@ struct EvalRun {
                 inputs: tensors,
                 options: EvaluationOptions(gradients: gradients, wrt: wrt, nonFloatInputs: nonFloat))
         } catch let error as LossError {
-            throw InputError(error.description)
+            throw CLIError(error.description)
         } catch {
-            throw InputError("\(error)")
+            throw CLIError("\(error)")
         }
 
         var summaries: [GradientSummary] = []
@@ -170,7 +170,7 @@ func writeArchivesAtomically(_ files: [(path: String, arrays: [(String, NpyArray
             try NpzArchive.write(file.arrays, to: temp, compressed: false)
         } catch {
             cleanUp()
-            throw InputError("cannot write \(file.path): \(error)")
+            throw CLIError("cannot write \(file.path): \(error)")
         }
         written.append((temp, final))
     }
@@ -183,7 +183,7 @@ func writeArchivesAtomically(_ files: [(path: String, arrays: [(String, NpyArray
             }
         } catch {
             for rest in written[i...] { try? FileManager.default.removeItem(at: rest.temp) }
-            throw InputError("cannot write \(w.final.path): \(error.localizedDescription)")
+            throw CLIError("cannot write \(w.final.path): \(error.localizedDescription)")
         }
     }
 }
@@ -192,15 +192,15 @@ func writeArchivesAtomically(_ files: [(path: String, arrays: [(String, NpyArray
 /// name fails fast (exit 2) instead of after the work.
 func validateOutputPath(_ path: String, option: String) throws {
     guard path.lowercased().hasSuffix(".npz") else {
-        throw InputError("\(option) \(path): expected a file name ending in .npz")
+        throw CLIError("\(option) \(path): expected a file name ending in .npz")
     }
     let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw InputError("\(option) \(path): folder \(dir) does not exist")
+        throw CLIError("\(option) \(path): folder \(dir) does not exist")
     }
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-        throw InputError("\(option) \(path): is a directory")
+        throw CLIError("\(option) \(path): is a directory")
     }
 }
 

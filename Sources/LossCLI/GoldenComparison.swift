@@ -47,21 +47,21 @@ struct GoldenValues {
         do {
             root = try ConfigValue.parse(jsonText: text)
         } catch let error as ConfigSyntaxError {
-            throw InputError("golden \(path): \(error.description)")
+            throw CLIError("golden \(path): \(error.description)")
         }
         guard case .object = root else {
-            throw InputError("golden \(path): expected the JSON object that `losscli eval --format json` writes, found \(root.kindName)")
+            throw CLIError("golden \(path): expected the JSON object that `losscli eval --format json` writes, found \(root.kindName)")
         }
         guard let termsValue = root["terms"] else {
-            throw InputError("golden \(path): missing key \"terms\" (expected the JSON that `losscli eval --format json` writes)")
+            throw CLIError("golden \(path): missing key \"terms\" (expected the JSON that `losscli eval --format json` writes)")
         }
         guard case let .object(members) = termsValue else {
-            throw InputError("golden \(path): key \"terms\": expected an object, found \(termsValue.kindName)")
+            throw CLIError("golden \(path): key \"terms\": expected an object, found \(termsValue.kindName)")
         }
         var terms: [(String, Double)] = []
         for (name, entry) in members {
             guard let value = entry["value"] else {
-                throw InputError("golden \(path): key \"terms.\(name)\": expected an object with a \"value\", found \(entry.kindName)")
+                throw CLIError("golden \(path): key \"terms.\(name)\": expected an object with a \"value\", found \(entry.kindName)")
             }
             terms.append((name, try number(value, key: "terms.\(name).value", path: path)))
         }
@@ -77,19 +77,30 @@ struct GoldenValues {
         case .string("inf"): return .infinity
         case .string("-inf"): return -.infinity
         default:
-            throw InputError("golden \(path): key \"\(key)\": expected a number or \"nan\", \"inf\", \"-inf\", found \(value.kindName) \(value)")
+            throw CLIError("golden \(path): key \"\(key)\": expected a number or \"nan\", \"inf\", \"-inf\", found \(value.kindName) \(value)")
         }
     }
 }
 
 /// Compares a computed report with golden values (and gradient arrays).
+///
+/// Golden numbers are read in the precision of the computation: `eval` writes a float32
+/// result with the shortest digits that give back that float32 (`1.3438817`), which as a
+/// Double is not the float32 itself, so it is rounded to float32 before comparing. A
+/// float64 golden checked in float32 loses nothing that a float32 result could show.
 struct GoldenComparator {
     var rtol: Double
     var atol: Double
+    var dtype: DType
+
+    func reference(_ golden: Double) -> Double {
+        dtype == .float32 ? Double(Float(golden)) : golden
+    }
 
     func compareValues(golden: GoldenValues, report: EvalReport) -> [Comparison] {
         var rows: [Comparison] = []
-        for (name, value) in golden.terms {
+        for (name, written) in golden.terms {
+            let value = reference(written)
             if let term = report.terms.first(where: { $0.name == name }) {
                 rows.append(Comparison(kind: .value, name: name, golden: value, got: term.reported,
                                        matched: isClose(term.reported, value, rtol: rtol, atol: atol)))
@@ -102,7 +113,7 @@ struct GoldenComparator {
             rows.append(Comparison(kind: .value, name: term.name, golden: nil, got: term.reported,
                                    note: "missing in golden", matched: false))
         }
-        if let total = golden.total {
+        if let total = golden.total.map(reference) {
             rows.append(Comparison(kind: .value, name: "total", golden: total, got: report.total,
                                    matched: isClose(report.total, total, rtol: rtol, atol: atol)))
         } else {
@@ -128,7 +139,7 @@ struct GoldenComparator {
                                        matched: false))
                 continue
             }
-            rows.append(compareArrays(key: key, golden: array.toFloat64(), got: got.tensor.toFloat64()))
+            rows.append(compareArrays(key: key, golden: array.toFloat64().map(reference), got: got.tensor.toFloat64()))
         }
         for (key, tensor) in computed where !golden.contains(where: { $0.key == key }) {
             rows.append(Comparison(kind: .gradient, name: key, elements: tensor.count,
@@ -139,20 +150,26 @@ struct GoldenComparator {
 
     func compareArrays(key: String, golden: [Double], got: [Double]) -> Comparison {
         var mismatched = 0
-        // The reported element is the one furthest outside (or least inside) its tolerance;
-        // a NaN difference ranks first among mismatches, last among matches (equal infinities).
+        // The element reported: among mismatches the one furthest outside its tolerance (a
+        // NaN first), otherwise the one with the largest difference.
         var worst: Int? = nil
         var worstScore = -Double.infinity
+        var largest: Int? = nil
+        var largestDiff = -Double.infinity
         for i in 0..<min(golden.count, got.count) {
-            let ok = isClose(got[i], golden[i], rtol: rtol, atol: atol)
-            if !ok { mismatched += 1 }
-            let excess = abs(got[i] - golden[i]) - (atol + rtol * abs(golden[i]))
-            let score = excess.isNaN ? (ok ? -Double.infinity : Double.infinity) : excess
-            if worst == nil || score > worstScore {
-                worst = i
-                worstScore = score
+            let diff = abs(got[i] - golden[i])
+            if isClose(got[i], golden[i], rtol: rtol, atol: atol) {
+                // Equal infinities differ by NaN: no difference.
+                let d = diff.isNaN ? 0 : diff
+                if largest == nil || d > largestDiff { largest = i; largestDiff = d }
+            } else {
+                mismatched += 1
+                let excess = diff - (atol + rtol * abs(golden[i]))
+                let score = excess.isNaN ? Double.infinity : excess
+                if worst == nil || score > worstScore { worst = i; worstScore = score }
             }
         }
+        if worst == nil { worst = largest }
         return Comparison(kind: .gradient, name: key,
                           golden: worst.map { golden[$0] }, got: worst.map { got[$0] },
                           index: worst, elements: golden.count, mismatchedElements: mismatched,

@@ -38,7 +38,7 @@ struct InputOptions: ParsableArguments {
             explicit.append(InputBinding(name: name, location: location, origin: "--\(name)"))
         }
         for path in inputs where !path.lowercased().hasSuffix(".npz") {
-            throw InputError("--inputs \"\(path)\": expected an .npz archive (for a single .npy use --input NAME=\(path))")
+            throw CLIError("--inputs \"\(path)\": expected an .npz archive (for a single .npy use --input NAME=\(path))")
         }
         return (explicit, inputs)
     }
@@ -46,7 +46,7 @@ struct InputOptions: ParsableArguments {
     func validate() throws {
         do {
             _ = try commandLineBindings()
-        } catch let error as InputError {
+        } catch let error as CLIError {
             throw ValidationError(error.message)
         }
     }
@@ -80,21 +80,21 @@ struct LoadedConfig {
         do {
             value = try ConfigValue.parse(jsonText: text)
         } catch let error as ConfigSyntaxError {
-            throw InputError("config \(source): \(error.description)")
+            throw CLIError("config \(source): \(error.description)")
         }
         guard case let .object(members) = value else {
-            throw InputError("config \(source): expected a JSON object (a loss dict or {\"losses\": ...}), found \(value.kindName)")
+            throw CLIError("config \(source): expected a JSON object (a loss dict or {\"losses\": ...}), found \(value.kindName)")
         }
         var inputs: [InputBinding] = []
         if let spec = value["inputs"] {
             guard case let .object(entries) = spec else {
-                throw InputError("config \(source): key \"inputs\": expected an object {\"NAME\": \"PATH\"}, found \(spec.kindName)")
+                throw CLIError("config \(source): key \"inputs\": expected an object {\"NAME\": \"PATH\"}, found \(spec.kindName)")
             }
             for (name, pathValue) in entries {
                 let context = "config \(source): key \"inputs.\(name)\""
                 try InputBinding.validateName(name, context: context)
                 guard case let .string(path) = pathValue else {
-                    throw InputError("\(context): expected a path string, found \(pathValue.kindName)")
+                    throw CLIError("\(context): expected a path string, found \(pathValue.kindName)")
                 }
                 let location = try ArrayLocation.parse(path, baseDirectory: base, context: context)
                 inputs.append(InputBinding(name: name, location: location, origin: "config \(source)"))
@@ -109,14 +109,14 @@ struct LoadedConfig {
 func readText(_ path: String, what: String) throws -> String {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw InputError("\(what) \(path): no such file")
+        throw CLIError("\(what) \(path): no such file")
     }
-    guard !isDirectory.boolValue else { throw InputError("\(what) \(path): is a directory, expected a file") }
+    guard !isDirectory.boolValue else { throw CLIError("\(what) \(path): is a directory, expected a file") }
     guard let data = FileManager.default.contents(atPath: path) else {
-        throw InputError("\(what) \(path): cannot be read")
+        throw CLIError("\(what) \(path): cannot be read")
     }
     guard let text = String(data: data, encoding: .utf8) else {
-        throw InputError("\(what) \(path): is not UTF-8 text")
+        throw CLIError("\(what) \(path): is not UTF-8 text")
     }
     return text
 }
@@ -147,7 +147,7 @@ extension InputOptions {
                 return a
             } catch let error as NpyError {
                 // NpyError names the file (and member) itself.
-                throw InputError("\(context)\(error.description)")
+                throw CLIError("\(context)\(error.description)")
             }
         }
         for path in bundles {
@@ -167,17 +167,17 @@ extension InputOptions {
                 do {
                     array = try Npy.read(contentsOf: URL(fileURLWithPath: path))
                 } catch let error as NpyError {
-                    throw InputError("input \"\(binding.name)\" (\(binding.origin)): \(error.description)")
+                    throw CLIError("input \"\(binding.name)\" (\(binding.origin)): \(error.description)")
                 }
             case let .npzMember(path, key):
                 let a = try archive(path, context: "input \"\(binding.name)\" (\(binding.origin)): ")
                 guard a.names.contains(key) else {
-                    throw InputError("input \"\(binding.name)\" (\(binding.origin)): \(path) has no array \"\(key)\" (it has: \(a.names.joined(separator: ", ")))")
+                    throw CLIError("input \"\(binding.name)\" (\(binding.origin)): \(path) has no array \"\(key)\" (it has: \(a.names.joined(separator: ", ")))")
                 }
                 do {
                     array = try a.array(named: key)
                 } catch let error as NpyError {
-                    throw InputError("input \"\(binding.name)\" (\(binding.origin)): \(error.description)")
+                    throw CLIError("input \"\(binding.name)\" (\(binding.origin)): \(error.description)")
                 }
             }
             arrays.append(LoadedArray(binding: binding, array: array))
@@ -190,7 +190,7 @@ extension InputOptions {
 func requireFile(_ path: String, context: String = "") throws {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw InputError("\(context)\(path): no such file")
+        throw CLIError("\(context)\(path): no such file")
     }
-    guard !isDirectory.boolValue else { throw InputError("\(context)\(path): is a directory, expected a file") }
+    guard !isDirectory.boolValue else { throw CLIError("\(context)\(path): is a directory, expected a file") }
 }

@@ -1,14 +1,5 @@
 import Foundation
 
-/// A problem with the command line, a config file or an input file, found before anything
-/// was computed (exit 2). The message names the file, key or argument and what was
-/// expected against what was found.
-struct InputError: Error, CustomStringConvertible {
-    var message: String
-    init(_ message: String) { self.message = message }
-    var description: String { message }
-}
-
 /// Where the array of one named input is stored: a `.npy` file or one member of a `.npz`.
 enum ArrayLocation: Equatable, CustomStringConvertible {
     case npy(path: String)
@@ -20,19 +11,19 @@ enum ArrayLocation: Equatable, CustomStringConvertible {
     /// The `:KEY` suffix is recognised only after a name ending in `.npz`, so paths with colons
     /// (`C:\x.npy`, `a:b.npy`) still name `.npy` files.
     static func parse(_ text: String, baseDirectory: String?, context: String) throws -> ArrayLocation {
-        guard !text.isEmpty else { throw InputError("\(context): expected a path (file.npy or bundle.npz:KEY), found an empty string") }
+        guard !text.isEmpty else { throw CLIError("\(context): expected a path (file.npy or bundle.npz:KEY), found an empty string") }
         if let colon = text.lastIndex(of: ":") {
             let file = String(text[..<colon])
             let key = String(text[text.index(after: colon)...])
             if file.lowercased().hasSuffix(".npz") {
                 guard !key.isEmpty else {
-                    throw InputError("\(context): \"\(text)\" names no member: expected bundle.npz:KEY")
+                    throw CLIError("\(context): \"\(text)\" names no member: expected bundle.npz:KEY")
                 }
                 return .npzMember(path: resolve(file, against: baseDirectory), key: key)
             }
         }
         if text.lowercased().hasSuffix(".npz") {
-            throw InputError("\(context): \"\(text)\" is an .npz archive: name one of its arrays as \(text):KEY, or give the whole archive with --inputs")
+            throw CLIError("\(context): \"\(text)\" is an .npz archive: name one of its arrays as \(text):KEY, or give the whole archive with --inputs")
         }
         return .npy(path: resolve(text, against: baseDirectory))
     }
@@ -65,7 +56,7 @@ struct InputBinding: Equatable {
     /// Parses `NAME=PATH` as given to `--input`.
     static func parse(assignment text: String) throws -> InputBinding {
         guard let eq = text.firstIndex(of: "=") else {
-            throw InputError("--input \"\(text)\": expected NAME=PATH (for example pred=pred.npy or pred=bundle.npz:pred)")
+            throw CLIError("--input \"\(text)\": expected NAME=PATH (for example pred=pred.npy or pred=bundle.npz:pred)")
         }
         let name = String(text[..<eq])
         let value = String(text[text.index(after: eq)...])
@@ -77,10 +68,10 @@ struct InputBinding: Equatable {
     /// Input names are what a config's `data_info` and the `.npz` keys use: letters, digits,
     /// `_`, `-`, `.` and `/`, and not empty.
     static func validateName(_ name: String, context: String) throws {
-        guard !name.isEmpty else { throw InputError("\(context): the input name before '=' is empty") }
+        guard !name.isEmpty else { throw CLIError("\(context): the input name before '=' is empty") }
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "_-./"))
         guard name.unicodeScalars.allSatisfy({ allowed.contains($0) }) else {
-            throw InputError("\(context): input name \"\(name)\" may contain only letters, digits, '_', '-', '.' and '/'")
+            throw CLIError("\(context): input name \"\(name)\" may contain only letters, digits, '_', '-', '.' and '/'")
         }
     }
 }
@@ -111,7 +102,7 @@ struct InputPlan {
         }
         let existing = bindings[i]
         if layer == existing.layer {
-            throw InputError("input \"\(binding.name)\" is given twice: by \(existing.binding.origin) (\(existing.binding.location)) and by \(binding.origin) (\(binding.location))")
+            throw CLIError("input \"\(binding.name)\" is given twice: by \(existing.binding.origin) (\(existing.binding.location)) and by \(binding.origin) (\(binding.location))")
         }
         if layer > existing.layer { bindings[i] = (binding, layer) }
     }

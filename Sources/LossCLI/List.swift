@@ -12,14 +12,13 @@ struct List: ParsableCommand {
             Then `losscli describe TYPE` shows one type's parameters and an example config.
             """)
 
-    @Option(help: ArgumentHelp("Output format (default: table on a terminal, json otherwise).", valueName: "table|json"))
-    var format: OutputFormat?
+    @OptionGroup var output: FormatOptions
 
     func run() throws {
         let declarations = LossRegistry.all
-        switch format ?? OutputFormat.resolved(nil) {
+        switch output.resolved {
         case .json:
-            let items: [JSONNode] = declarations.map { d in
+            let items: [JSONValue] = declarations.map { d in
                 .object([
                     ("name", .string(d.name)),
                     ("summary", .string(d.summary)),
@@ -28,14 +27,14 @@ struct List: ParsableCommand {
                     ("parts", .array(d.partNames.map { .string($0) })),
                 ])
             }
-            print(JSONNode.object([("losses", .array(items))]).serialized())
+            print(JSONValue.object([("losses", .array(items))]).rendered())
         case .table:
             var table = TextTable(["type", "inputs", "summary"])
             for d in declarations {
                 let inputs = d.inputs.filter(\.kind.isTensor).map { $0.optional ? "[\($0.name)]" : $0.name }
                 table.append([d.name, inputs.joined(separator: ", "), d.summary])
             }
-            print(table.render(), terminator: "")
+            print(table.rendered(), terminator: "")
             print("\n\(declarations.count) loss types; [name] is an optional input. `losscli describe TYPE` for details.")
         }
     }

@@ -10,7 +10,7 @@ struct LossCLI: ParsableCommand {
         commandName: "losscli",
         abstract: "Compute MMagic's losses and their gradients on NumPy tensors, without Python.",
         version: "0.1.0",
-        subcommands: [Inspect.self]
+        subcommands: [Eval.self, Check.self, List.self, Describe.self, Inspect.self]
     )
 
     /// Parses, runs, and turns every outcome into the contract's exit status:

@@ -109,7 +109,8 @@ final class EvalCommandTests: XCTestCase {
         }
     }
 
-    /// `--values-out` holds each term's full output: L1 with reduction none is |p - t|.
+    /// `--values-out` holds each term's full output: L1 with reduction none is |p - t| · w
+    /// (the config gives a weight, so every L1 term reads it; w broadcasts over channels).
     func testValuesOutHoldsUnreducedTerms() throws {
         let dir = try EvalHarness.temporaryDirectory(self)
         let out = dir.appendingPathComponent("values.npz")
@@ -120,7 +121,13 @@ final class EvalCommandTests: XCTestCase {
         let map = try archive.array(named: "l1_map")
         XCTAssertEqual(map.shape, [2, 3, 4, 4])
         let p = try array("pred.npy").toFloat32(), t = try array("target.npy").toFloat32()
-        XCTAssertEqual(map.toFloat32(), zip(p, t).map { abs($0 - $1) })
+        let w = try array("weight.npy").toFloat32()
+        var expected: [Float] = []
+        for n in 0..<2 { for c in 0..<3 { for k in 0..<16 {
+            let i = (n * 3 + c) * 16 + k
+            expected.append(abs(p[i] - t[i]) * w[n * 16 + k])
+        } } }
+        XCTAssertEqual(map.toFloat32(), expected)
         XCTAssertEqual(try archive.array(named: "pixel_loss").shape, [])
         // DiscShiftLossComps returns pred² · weight unreduced; the two are summed.
         let real = try array("disc_pred_real.npy").toFloat32(), fake = try array("disc_pred_fake.npy").toFloat32()
@@ -195,8 +202,10 @@ final class EvalCommandTests: XCTestCase {
             let f = try XCTUnwrap(Float(String(text)))
             XCTAssertEqual(Float(String(f.description)), f)
         }
+        // The total as written reads back to the float32 that MMagic's float32 run gives.
         let reported = try number(try result.json()["total"])
-        XCTAssertEqual(Double(Float(reported)), reported, "a float32 value read as Double is exactly a float32")
+        let reference = try number(try golden("golden_f32.json")["total"])
+        XCTAssertEqual(Float(reported), Float(reference), accuracy: 2 * Float(reference).ulp)
     }
 
     // MARK: Inputs
@@ -208,7 +217,6 @@ final class EvalCommandTests: XCTestCase {
             ["--config", "l1_bare.json", "--pred", "pred.npy", "--target", "target.npy"],
             ["--config", "l1_bare.json", "--input", "pred=pred.npy", "--input", "target=target.npy"],
             ["--config", "l1_bare.json", "--input", "pred=bundle.npz:pred", "--target", "bundle.npz:target"],
-            ["--config", "l1_bare.json", "--inputs", "bundle.npz"],
             // Big-endian, Fortran-ordered copy of pred.
             ["--config", "l1_bare.json", "--pred", "pred_be_fortran.npy", "--target", "target.npy"],
             // The config as JSON text.
@@ -219,6 +227,13 @@ final class EvalCommandTests: XCTestCase {
             XCTAssertEqual(r.status, 0, "\(args): \(r.stderr)")
             XCTAssertEqual(r.stdout, base.stdout, "\(args)")
         }
+        // The archive also holds a weight, which L1Loss then reads.
+        let bundle = try EvalHarness.run(["eval", "--config", "l1_bare.json", "--inputs", "bundle.npz"])
+        let files = try EvalHarness.run(["eval", "--config", "l1_bare.json", "--pred", "pred.npy",
+                                         "--target", "target.npy", "--weight", "weight.npy"])
+        XCTAssertEqual(bundle.status, 0, bundle.stderr)
+        XCTAssertEqual(bundle.stdout, files.stdout)
+        XCTAssertNotEqual(bundle.stdout, base.stdout)
     }
 
     /// The config's inputs are relative to the config file, not to the current folder.

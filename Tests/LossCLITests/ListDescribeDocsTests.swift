@@ -70,7 +70,8 @@ final class ListDescribeDocsTests: XCTestCase {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         let bin = EvalHarness.binary.deletingLastPathComponent().path
-        process.arguments = ["-c", "PATH='\(bin)':\"$PATH\" " + command + " >/dev/null 2>&1; exit $?"]
+        // The command's own redirections (`> golden.json`) apply inside the parentheses.
+        process.arguments = ["-c", "export PATH='\(bin)':\"$PATH\"; (" + command + ") >/dev/null 2>&1"]
         process.currentDirectoryURL = dir
         try process.run()
         process.waitUntilExit()

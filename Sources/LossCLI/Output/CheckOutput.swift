@@ -4,12 +4,12 @@ import Foundation
 enum CheckOutput {
     static func json(_ rows: [Comparison], rtol: Double, atol: Double, digits: NumberDigits) -> String {
         let mismatches = rows.filter { !$0.matched }
-        func number(_ v: Double?, _ d: NumberDigits) -> JSONNode { v.map { .number($0, d) } ?? .null }
-        let items: [JSONNode] = rows.map { row in
-            var members: [(String, JSONNode)] = [
+        func number(_ v: Double?, _ d: NumberDigits) -> JSONValue { v.map { jsonNumber($0, d) } ?? .null }
+        let items: [JSONValue] = rows.map { row in
+            var members: [(String, JSONValue)] = [
                 ("kind", .string(row.kind.rawValue)),
                 ("name", .string(row.name)),
-                ("golden", number(row.golden, .float64)),
+                ("golden", number(row.golden, digits)),
                 ("got", number(row.got, digits)),
                 ("abs_diff", number(row.difference, .float64)),
                 ("tolerance", number(row.golden.map { atol + rtol * abs($0) }, .float64)),
@@ -23,19 +23,18 @@ enum CheckOutput {
             if let note = row.note { members.append(("note", .string(note))) }
             return .object(members)
         }
-        let root = JSONNode.object([
+        let root = JSONValue.object([
             ("match", .bool(mismatches.isEmpty)),
-            ("rtol", .number(rtol, .float64)),
-            ("atol", .number(atol, .float64)),
+            ("rtol", jsonNumber(rtol, .float64)),
+            ("atol", jsonNumber(atol, .float64)),
             ("comparisons", .array(items)),
             ("mismatches", .array(mismatches.map { .string($0.name) })),
         ])
-        return root.serialized() + "\n"
+        return root.rendered() + "\n"
     }
 
     static func table(_ rows: [Comparison], rtol: Double, atol: Double, digits: NumberDigits) -> String {
-        var table = TextTable(["kind", "name", "golden", "got", "difference", "tolerance", "result"],
-                              numericColumns: [2, 3, 4, 5])
+        var table = TextTable(["kind", "name", "golden", "got", "difference", "tolerance", "result"])
         for row in rows {
             let result: String
             if let note = row.note {
@@ -47,7 +46,7 @@ enum CheckOutput {
             }
             table.append([
                 row.kind.rawValue, row.name,
-                row.golden.map { formatNumber($0, .float64) } ?? "-",
+                row.golden.map { formatNumber($0, digits) } ?? "-",
                 row.got.map { formatNumber($0, digits) } ?? "-",
                 row.difference.map { String(format: "%.3g", $0) } ?? "-",
                 row.golden.map { String(format: "%.3g", atol + rtol * abs($0)) } ?? "-",
@@ -55,7 +54,7 @@ enum CheckOutput {
             ])
         }
         let mismatches = rows.filter { !$0.matched }
-        var out = table.render()
+        var out = table.rendered()
         if mismatches.isEmpty {
             out += "\nmatch: all \(rows.count) comparisons within rtol=\(rtol) atol=\(atol)\n"
         } else {
