@@ -22,7 +22,9 @@ public enum LossError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .syntax(e): return e.description
         case let .config(path, message): return path.isEmpty ? message : "\(path): \(message)"
-        case let .invalidInput(argument, message): return "\(argument): \(message)"
+        case let .invalidInput(argument, message):
+            // "pred (1,3,4,4) and target ..." already names the argument.
+            return message.hasPrefix(argument + " ") ? message : "\(argument): \(message)"
         case let .missingInput(input, term, type, argument):
             let via = input == argument ? "" : " (its argument \(argument))"
             return "term \"\(term)\" (\(type)) needs input \"\(input)\"\(via), which was not given"

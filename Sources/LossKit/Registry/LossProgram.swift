@@ -346,7 +346,7 @@ public struct LossProgram {
             let inTotal = p.name.contains("loss")
             if inTotal { totalTensor = try totalTensor.map { try $0 + reported } ?? reported }
             result.append(.init(name: p.name, type: p.types.joined(separator: "+"), value: p.value,
-                                reported: reported.item(), inTotal: inTotal, inputs: p.inputs))
+                                reported: try reported.item(), inTotal: inTotal, inputs: p.inputs))
         }
         let forwardEnd = DispatchTime.now().uptimeNanoseconds
 
@@ -370,7 +370,7 @@ public struct LossProgram {
                     let gs = try grad(output, wrt: leafList)
                     for (n, g) in zip(names, gs) { out[n] = g }
                 } else {
-                    for (n, l) in zip(names, leafList) { out[n] = Tensor.zeros(shape: l.shape, dtype: l.dtype) }
+                    for (n, l) in zip(names, leafList) { out[n] = try Tensor.zeros(shape: l.shape, dtype: l.dtype) }
                 }
                 return out
             }
@@ -386,7 +386,7 @@ public struct LossProgram {
             }
         }
         let end = DispatchTime.now().uptimeNanoseconds
-        return Evaluation(terms: result, total: totalTensor?.item() ?? 0, gradients: gradients,
+        return Evaluation(terms: result, total: try totalTensor?.item() ?? 0, gradients: gradients,
                           gradientOrder: order.map { (key: $0.0, inputs: $0.1) },
                           forwardSeconds: Double(forwardEnd - start) / 1e9, backwardSeconds: Double(end - forwardEnd) / 1e9)
     }
