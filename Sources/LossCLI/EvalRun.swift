@@ -129,6 +129,10 @@ struct EvalRun {
                 inputs: tensors,
                 options: EvaluationOptions(gradients: gradients, wrt: wrt, nonFloatInputs: nonFloat))
         } catch let error as LossError {
+            if case let .missingInput(input, _, _, _) = error {
+                let shorthand = ["pred", "target", "weight", "mask"].contains(input) ? " (or --\(input) FILE.npy)" : ""
+                throw CLIError("\(error.description): give it with --input \(input)=FILE.npy\(shorthand), from an --inputs archive, or in the config's \"inputs\"")
+            }
             throw CLIError(error.description)
         } catch {
             throw CLIError("\(error)")

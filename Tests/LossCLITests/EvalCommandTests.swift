@@ -300,6 +300,18 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertThrowsError(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)))
     }
 
+    /// On a terminal the default is the table; through a pipe, JSON (checked everywhere above).
+    func testTableIsTheDefaultOnATerminal() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else {
+            throw XCTSkip("no /usr/bin/script to give losscli a terminal")
+        }
+        let command = "'\(EvalHarness.binary.path)' eval --config l1.json"
+        let r = try EvalHarness.runProgram("/usr/bin/script", ["-qec", command, "/dev/null"])
+        XCTAssertEqual(r.status, 0, r.stdout)
+        XCTAssertTrue(r.stdout.contains("pixel_loss  L1Loss"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("\"terms\""), r.stdout)
+    }
+
     func testTimingReportsEveryPhase() throws {
         let r = try EvalHarness.run(["eval", "--config", "l1.json", "--timing"])
         XCTAssertEqual(r.status, 0, r.stderr)

@@ -29,7 +29,7 @@ final class EvalErrorTests: XCTestCase {
 
     func testMissingInput() throws {
         assertUsageError(try eval(["--config", "l1_bare.json", "--pred", "pred.npy"]),
-                         mentions: ["pixel_loss", "L1Loss", "\"target\""])
+                         mentions: ["pixel_loss", "L1Loss", "\"target\"", "--target"])
     }
 
     func testShapeMismatch() throws {

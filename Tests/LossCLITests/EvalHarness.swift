@@ -36,6 +36,11 @@ enum EvalHarness {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw HarnessError.notBuilt(binary.path)
         }
+        return try runProgram(binary.path, arguments, in: directory)
+    }
+
+    /// Runs any program the same way (used to run losscli under `script` for a terminal).
+    static func runProgram(_ path: String, _ arguments: [String], in directory: URL? = nil) throws -> Result {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("losscli-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -43,7 +48,7 @@ enum EvalHarness {
         FileManager.default.createFile(atPath: out.path, contents: nil)
         FileManager.default.createFile(atPath: err.path, contents: nil)
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         process.currentDirectoryURL = directory ?? fixtures
         process.standardOutput = try FileHandle(forWritingTo: out)
