@@ -11,6 +11,9 @@ enum PythonLiteral: Equatable {
     case list([PythonLiteral])
     case string(String)
     case int(Int)
+    /// A float literal, kept as written: headers never need its value, only to say
+    /// it is not an int.
+    case float(String)
     case bool(Bool)
     case none
 
@@ -21,6 +24,7 @@ enum PythonLiteral: Equatable {
         case let (.tuple(x), .tuple(y)), let (.list(x), .list(y)): return x == y
         case let (.string(x), .string(y)): return x == y
         case let (.int(x), .int(y)): return x == y
+        case let (.float(x), .float(y)): return x == y
         case let (.bool(x), .bool(y)): return x == y
         case (.none, .none): return true
         default: return false
@@ -49,6 +53,7 @@ enum PythonLiteral: Equatable {
             }
             return out + "'"
         case .int(let v): return String(v)
+        case .float(let text): return text
         case .bool(let b): return b ? "True" : "False"
         case .none: return "None"
         }
@@ -122,7 +127,7 @@ struct PythonLiteralParser {
         case UInt8(ascii: "("): return try container(close: UInt8(ascii: ")"), isDict: false)
         case UInt8(ascii: "["): return try container(close: UInt8(ascii: "]"), isDict: false)
         case UInt8(ascii: "'"), UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"): return .int(try integer())
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"): return try number()
         default:
             if let word = identifier() {
                 switch word {
@@ -233,8 +238,9 @@ struct PythonLiteralParser {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// A decimal integer (with Python's optional unary sign and `_` separators).
-    private mutating func integer() throws -> Int {
+    /// A decimal integer (with Python's optional unary sign and `_` separators), or a
+    /// simple float (`2.0`, `1e3`, `-0.5`).
+    private mutating func number() throws -> PythonLiteral {
         let start = pos
         var negative = false
         while pos < bytes.count, bytes[pos] == UInt8(ascii: "-") || bytes[pos] == UInt8(ascii: "+") {
@@ -269,14 +275,29 @@ struct PythonLiteralParser {
         // Python forbids leading zeros in non-zero decimal literals ("007").
         if bytes[digitsStart] == UInt8(ascii: "0"), magnitude != 0 { pos = digitsStart; throw fail("leading zeros in an integer") }
         if allowLongSuffix, pos < bytes.count, bytes[pos] == UInt8(ascii: "L") || bytes[pos] == UInt8(ascii: "l") { pos += 1 }
-        if pos < bytes.count, bytes[pos] == UInt8(ascii: ".") || bytes[pos] | 0x20 == UInt8(ascii: "e") || bytes[pos] | 0x20 == UInt8(ascii: "x") || bytes[pos] | 0x20 == UInt8(ascii: "j") {
-            throw fail("only decimal integers are allowed here")
+        if pos < bytes.count, bytes[pos] == UInt8(ascii: ".") || bytes[pos] | 0x20 == UInt8(ascii: "e") {
+            if bytes[pos] == UInt8(ascii: ".") {
+                pos += 1
+                while pos < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[pos]) { pos += 1 }
+            }
+            if pos < bytes.count, bytes[pos] | 0x20 == UInt8(ascii: "e") {
+                pos += 1
+                if pos < bytes.count, bytes[pos] == UInt8(ascii: "-") || bytes[pos] == UInt8(ascii: "+") { pos += 1 }
+                let expStart = pos
+                while pos < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[pos]) { pos += 1 }
+                if pos == expStart { throw fail("malformed exponent in a number") }
+            }
+            let text = String(decoding: bytes[start..<pos], as: UTF8.self).filter { $0 != " " && $0 != "_" }
+            return .float(text)
+        }
+        if pos < bytes.count, bytes[pos] | 0x20 == UInt8(ascii: "x") || bytes[pos] | 0x20 == UInt8(ascii: "j") || bytes[pos] | 0x20 == UInt8(ascii: "o") || bytes[pos] | 0x20 == UInt8(ascii: "b") {
+            throw fail("only decimal integers and floats are allowed here")
         }
         let limit: UInt64 = negative ? UInt64(Int.max) + 1 : UInt64(Int.max)
         if overflow || magnitude > limit {
             pos = start
             throw fail("integer \(String(decoding: bytes[start..<min(start + 40, bytes.count)], as: UTF8.self)) does not fit in 64 bits")
         }
-        return negative ? Int(truncatingIfNeeded: 0 &- magnitude) : Int(magnitude)
+        return .int(negative ? Int(truncatingIfNeeded: 0 &- magnitude) : Int(magnitude))
     }
 }
