@@ -40,7 +40,7 @@ final class RegistryTests: XCTestCase {
     // MARK: Registry
 
     func testRegistryDeclaresEveryNonNetworkLoss() {
-        let names = LossRegistry.all.map(\.name)
+        let names = LossRegistry.builtIn.map { $0.declaration.name }
         XCTAssertEqual(names, ["L1Loss", "MSELoss", "CharbonnierLoss", "MaskedTVLoss", "PSNRLoss", "TVLoss",
                                "L1CompositionLoss", "MSECompositionLoss", "CharbonnierCompLoss", "GradientLoss",
                                "GANLoss", "GANLossComps", "DiscShiftLoss", "DiscShiftLossComps", "TransferalPerceptualLoss"])
@@ -210,6 +210,44 @@ final class RegistryTests: XCTestCase {
             XCTAssertThrowsError(try LossProgram(jsonText: text), text) { e in
                 XCTAssertTrue("\(e)".hasPrefix(message) || "\(e)".contains(message), "\(text): \(e)")
             }
+        }
+    }
+
+    /// A two-part loss like PerceptualLoss: `a = mean(x)`, `b = mean(x²)` (b absent when its weight is 0).
+    struct TwoPartTestLoss: LossModule {
+        static let declaration = LossTypeDeclaration(
+            name: "TwoPartTestLoss", summary: "Test only.",
+            parameters: [.init("b_weight", .float, default: .double(1), doc: "Weight of part b.")],
+            inputs: [.tensor("x", doc: "Any tensor.")], partNames: ["a", "b"])
+        let bWeight: Double
+        init(parameters p: LossParameters) throws { bWeight = try p.double("b_weight") }
+        func forward(_ x: LossInputs) throws -> LossOutput {
+            let t = try x.tensor("x")
+            var parts: [(name: String, value: Tensor)] = [("a", t.mean())]
+            if bWeight != 0 { parts.append(("b", t.square().mean() * bWeight)) }
+            return .parts(parts)
+        }
+    }
+
+    func testMultiPartTermsAreNamedAndSummed() throws {
+        LossRegistry.register(TwoPartTestLoss.self)
+        let x = try t([2], [1, 3])
+        let p = try LossProgram(jsonText: """
+            {"losses": {"feat_loss": [{"type": "TwoPartTestLoss"}, {"type": "TwoPartTestLoss", "b_weight": 0}],
+                        "other": {"type": "TwoPartTestLoss", "b_weight": 2}}}
+            """)
+        let e = try p.evaluate(inputs: ["x": x])
+        XCTAssertEqual(e.terms.map(\.name), ["feat_loss.0.a", "feat_loss.0.b", "feat_loss.1.a", "other.a", "other.b"])
+        XCTAssertEqual(e.terms.map(\.reported), [2, 5, 2, 2, 10])
+        XCTAssertEqual(e.total, 9)
+        XCTAssertEqual(e.gradients["other.b"]?["x"]?.toFloat64(), [2, 6])
+    }
+
+    func testMappedArgumentErrorsNameTheInput() throws {
+        let p = try LossProgram(jsonText: #"{"losses": {"pix": {"type": "L1Loss", "data_info": {"weight": "mask_hr"}}}}"#)
+        let pred = try Tensor.ones(shape: [1, 3, 4, 4])
+        XCTAssertThrowsError(try p.evaluate(inputs: ["pred": pred, "target": pred, "mask_hr": Tensor.ones(shape: [1, 2, 4, 4])])) { e in
+            XCTAssertEqual("\(e)", "term \"pix\" (L1Loss): weight (1,2,4,4) has 2 channels; expected 1 or 3 as in pred (1,3,4,4) (weight is input \"mask_hr\")")
         }
     }
 

@@ -222,15 +222,19 @@ extension Tensor {
     public func tanh() -> Tensor {
         record("tanh", [self], unaryForward(self, TanhF())) { c in [try c.grad * (1 - c.output.square())] }
     }
-    /// σ(x) = 1/(1 + e⁻ˣ). ∂ = g·σ·(1 − σ).
+    /// σ(x) = 1/(1 + e⁻ˣ). ∂ = g·σ(x)·σ(−x): the same as σ·(1 − σ) but without the
+    /// cancellation in 1 − σ for large x (which would spoil softplus's second derivative).
     public func sigmoid() -> Tensor {
-        record("sigmoid", [self], unaryForward(self, SigmoidF())) { c in [try c.grad * (c.output * (1 - c.output))] }
+        record("sigmoid", [self], unaryForward(self, SigmoidF())) { c in [try c.grad * (c.output * (-self).sigmoid())] }
     }
     /// softplus(x) = ln(1 + eˣ), and x itself when x > 20 (PyTorch's threshold).
-    /// ∂ = g·σ(x), and g when x > 20.
+    /// ∂ = g·σ(x), and g when x > 20. PyTorch's second derivative uses `x < 20` (so it is 0 at
+    /// exactly x = 20 although the first derivative there is σ(20)); the detached σ reproduces that.
     public func softplus() -> Tensor {
         record("softplus", [self], unaryForward(self, SoftplusF())) { c in
-            [try Tensor.where(self.gt(20), c.grad, c.grad * self.sigmoid())]
+            let s = self.sigmoid()
+            let slope = GradMode.enabled ? try Tensor.where(self.lt(20), s, s.detach()) : s
+            return [try Tensor.where(self.gt(20), c.grad, c.grad * slope)]
         }
     }
     /// max(x, 0). ∂ = g where x > 0, else 0.

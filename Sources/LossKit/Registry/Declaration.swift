@@ -37,6 +37,12 @@ public struct ParameterDeclaration: Equatable {
         self.doc = doc
     }
 
+    /// The accepted strings of a choice parameter (nil for other kinds), for `describe`.
+    public var allowedValues: [String]? {
+        if case let .choice(values, _) = kind { return values }
+        return nil
+    }
+
     /// `loss_weight` with the type's default.
     public static func lossWeight(_ value: Double = 1.0) -> ParameterDeclaration {
         .init("loss_weight", .float, default: .double(value), doc: "Multiplies the loss.")

@@ -87,7 +87,7 @@ public struct LossProgram {
         var paths: [(String, String)] = []
         if config["type"] != nil {
             // Shorthand: the whole config is one loss dict.
-            terms.append(try LossProgram.makeTerm(entry: config, name: "loss", path: "", fixedName: false))
+            terms.append(try LossProgram.makeTerm(entry: config, name: "loss", path: ""))
         } else {
             for (key, value) in top where key != "losses" && key != "inputs" {
                 _ = value
@@ -103,10 +103,10 @@ public struct LossProgram {
             for (key, entry) in entries {
                 switch entry {
                 case .object:
-                    terms.append(try LossProgram.makeTerm(entry: entry, name: key, path: "losses.\(key)", fixedName: false))
+                    terms.append(try LossProgram.makeTerm(entry: entry, name: key, path: "losses.\(key)"))
                 case let .array(items):
                     for (i, item) in items.enumerated() {
-                        terms.append(try LossProgram.makeTerm(entry: item, name: "\(key).\(i)", path: "losses.\(key)[\(i)]", fixedName: false))
+                        terms.append(try LossProgram.makeTerm(entry: item, name: "\(key).\(i)", path: "losses.\(key)[\(i)]"))
                     }
                 default:
                     throw LossError.config(path: "losses.\(key)", message: "must be a loss dict or a list of loss dicts, found \(entry.kindName)")
@@ -135,7 +135,7 @@ public struct LossProgram {
         try self.init(config: value)
     }
 
-    static func makeTerm(entry: ConfigValue, name: String, path: String, fixedName: Bool) throws -> LossTerm {
+    static func makeTerm(entry: ConfigValue, name: String, path: String) throws -> LossTerm {
         guard case let .object(members) = entry else {
             throw LossError.config(path: path, message: "must be a loss dict with a \"type\", found \(entry.kindName)")
         }
@@ -240,7 +240,7 @@ public struct LossProgram {
         }
 
         var termName = name
-        if decl.hasLossName, !fixedName { termName = try params.string("loss_name") }
+        if decl.hasLossName { termName = try params.string("loss_name") }
         return LossTerm(name: termName, declaration: decl, path: path, module: module,
                         tensorBindings: tensorBindings, listBindings: listBindings, args: args)
     }
@@ -309,7 +309,12 @@ public struct LossProgram {
                 bound.tensorLists[arg] = list
             }
             let output: LossOutput
-            do { output = try term.module.forward(bound) } catch let e as LossError {
+            do { output = try term.module.forward(bound) } catch var e as LossError {
+                // Say which input a data_info-mapped argument came from.
+                if case let .invalidInput(arg, message) = e,
+                   let input = term.tensorBindings.first(where: { $0.argument == arg })?.input, input != arg {
+                    e = .invalidInput(argument: arg, message: message + " (\(arg) is input \"\(input)\")")
+                }
                 throw LossError.inTerm(term: term.name, type: term.declaration.name, underlying: e)
             } catch {
                 throw LossError.inTerm(term: term.name, type: term.declaration.name, underlying: .tensor("\(error)"))
