@@ -1,33 +1,35 @@
 import ArgumentParser
 import LossKit
 
-/// `losscli describe TYPE`: one loss type's parameters, forward inputs and an example config.
-struct Describe: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Show a loss type's parameters, defaults, forward inputs and an example config.",
-        discussion: """
-            Example:
-              losscli describe L1Loss
-              losscli describe GANLoss --format json
-            """)
+extension LossCLI {
+    /// `losscli describe TYPE`: one loss type's parameters, forward inputs and an example config.
+    struct Describe: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a loss type's parameters, defaults, forward inputs and an example config.",
+            discussion: """
+                Example:
+                  losscli describe L1Loss
+                  losscli describe GANLoss --format json
+                """)
 
-    @Argument(help: ArgumentHelp("A loss type as MMagic registers it (see `losscli list`).", valueName: "TYPE"))
-    var type: String
+        @Argument(help: ArgumentHelp("A loss type as MMagic registers it (see `losscli list`).", valueName: "TYPE"))
+        var type: String
 
-    @OptionGroup var output: FormatOptions
+        @OptionGroup var output: FormatOptions
 
-    func run() throws {
-        guard let declaration = LossRegistry.declaration(named: type) else {
-            let names = LossRegistry.all.map(\.name)
-            let close = closeNames(to: type, among: names)
-            let hint = close.isEmpty
-                ? "known types: \(names.joined(separator: ", "))"
-                : "did you mean \(close.joined(separator: " or "))? (`losscli list` shows all \(names.count))"
-            throw CLIError("unknown loss type \"\(type)\"; \(hint)")
-        }
-        switch output.resolved {
-        case .json: print(DescribeOutput.json(declaration).rendered())
-        case .table: print(DescribeOutput.table(declaration), terminator: "")
+        func run() throws {
+            guard let declaration = LossRegistry.declaration(named: type) else {
+                let names = LossRegistry.all.map(\.name)
+                let close = closeNames(to: type, among: names)
+                let hint = close.isEmpty
+                    ? "known types: \(names.joined(separator: ", "))"
+                    : "did you mean \(close.joined(separator: " or "))? (`losscli list` shows all \(names.count))"
+                throw CLIError("unknown loss type \"\(type)\"; \(hint)")
+            }
+            switch output.resolved {
+            case .json: print(DescribeOutput.json(declaration).rendered())
+            case .table: print(DescribeOutput.table(declaration), terminator: "")
+            }
         }
     }
 }
