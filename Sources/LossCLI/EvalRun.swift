@@ -95,6 +95,10 @@ struct EvalRun {
         } catch let error as LossError {
             throw CLIError("config \(config.source): \(error.description)")
         }
+        // "total" names the sum in the output and in gradient keys (`total/pred`).
+        if let clash = program.terms.first(where: { $0.name == "total" }) {
+            throw CLIError("config \(config.source): \(clash.path.isEmpty ? "the config" : clash.path): the term name \"total\" is reserved for the sum of the terms; use another key or loss_name")
+        }
 
         let dtype = Self.computeDType(arrays: arrays, requested: compute.precision)
         var tensors: [String: Tensor] = [:]

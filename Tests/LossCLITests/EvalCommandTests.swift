@@ -289,6 +289,21 @@ final class EvalCommandTests: XCTestCase {
         assertUsageError(wrt, mentions: ["--wrt", "weight", "|u1"])
     }
 
+    /// float16 and int64 inputs are accepted and converted; the int64 target gets no gradient.
+    func testOtherDtypesAreConverted() throws {
+        let r = try EvalHarness.run(["eval", "--config", "l1_bare.json", "--pred", "pred_f16.npy", "--target", "target_i64.npy"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let p = try array("pred_f16.npy"), t = try array("target_i64.npy")
+        XCTAssertEqual(p.dtype.descr, "<f2")
+        XCTAssertEqual(t.dtype.descr, "<i8")
+        let pv = p.toFloat64(), tv = t.toFloat64()
+        let mean = zip(pv, tv).reduce(0.0) { $0 + Double(abs(Float($1.0) - Float($1.1))) } / Double(pv.count)
+        let json = try r.json()
+        assertClose(try number(json["total"]), mean, rtol: 1e-6, "L1 of float16 and int64 inputs")
+        let gradients = try XCTUnwrap(json["gradients"] as? [String: [String: Any]])
+        XCTAssertEqual(Array(gradients["total"]?.keys ?? [:].keys), ["pred"])
+    }
+
     // MARK: Output
 
     func testTableFormat() throws {

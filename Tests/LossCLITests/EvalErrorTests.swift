@@ -27,6 +27,12 @@ final class EvalErrorTests: XCTestCase {
                          mentions: ["losses.pixel_loss.reduction", "average", "mean"])
     }
 
+    /// "total" is the sum's name in the output and in `--grad-out` keys.
+    func testTermNamedTotalIsRefused() throws {
+        assertUsageError(try eval(["--config", #"{"losses": {"total": {"type": "L1Loss"}}}"#, "--inputs", "bundle.npz"]),
+                         mentions: ["losses.total", "reserved"])
+    }
+
     func testMissingInput() throws {
         assertUsageError(try eval(["--config", "l1_bare.json", "--pred", "pred.npy"]),
                          mentions: ["pixel_loss", "L1Loss", "\"target\"", "--target"])
