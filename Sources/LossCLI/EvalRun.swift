@@ -54,13 +54,21 @@ struct GradientSummary {
         self.owner = owner
         self.input = input
         self.tensor = tensor
+        let stats = tensor.dtype == .float64
+            ? (try? tensor.withUnsafeBufferPointer(as: Double.self, GradientSummary.norms))
+            : (try? tensor.withUnsafeBufferPointer(as: Float.self, GradientSummary.norms))
+        (l2, maxAbs) = stats ?? (.nan, .nan)
+    }
+
+    /// sqrt(Σ g²) and max |g| in one pass, accumulated in float64; NaN propagates to both.
+    static func norms<T: BinaryFloatingPoint>(_ values: UnsafeBufferPointer<T>) -> (Double, Double) {
         var sum = 0.0, maxAbs = 0.0, sawNaN = false
-        for v in tensor.toFloat64() {
-            sum += v * v
-            if v.isNaN { sawNaN = true } else { maxAbs = max(maxAbs, abs(v)) }
+        for v in values {
+            let d = Double(v)
+            sum += d * d
+            if d.isNaN { sawNaN = true } else if abs(d) > maxAbs { maxAbs = abs(d) }
         }
-        self.l2 = sum.squareRoot()
-        self.maxAbs = sawNaN ? .nan : maxAbs
+        return (sum.squareRoot(), sawNaN ? .nan : maxAbs)
     }
 }
 

@@ -61,13 +61,14 @@ struct LoadedConfig {
     /// How errors name the config: its path, or `--config` for JSON text.
     var source: String
 
-    /// Reads `--config`: JSON text when it starts with `{`, otherwise a path.
+    /// Reads `--config`: JSON text when it starts with `{` (or `[`, to report that a list is
+    /// not a config), otherwise a path.
     static func load(_ argument: String) throws -> LoadedConfig {
         let trimmed = argument.drop { $0.isWhitespace }
         let text: String
         let source: String
         let base: String?
-        if trimmed.first == "{" {
+        if trimmed.first == "{" || trimmed.first == "[" {
             text = argument
             source = "--config (JSON text)"
             base = nil
