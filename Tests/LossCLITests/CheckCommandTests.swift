@@ -25,6 +25,16 @@ final class CheckCommandTests: XCTestCase {
         XCTAssertEqual(json["mismatches"] as? [String], [])
     }
 
+    /// List-valued data_info (TransferalPerceptualLoss's maps and textures) from an --inputs
+    /// archive: value and all seven gradients as MMagic's.
+    func testListValuedDataInfoMatchesMMagic() throws {
+        let r = try EvalHarness.run(["check", "--config", "ttsr.json", "--inputs", "ttsr.npz", "--golden", "golden_ttsr.json",
+                                     "--grad-golden", "golden_ttsr.npz", "--format", "json"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let rows = try XCTUnwrap(try r.json()["comparisons"] as? [[String: Any]])
+        XCTAssertEqual(rows.count, 2 + 14)
+    }
+
     /// float64 computation against MMagic in float64, with tolerances a float32 run could not meet.
     func testMatchesMMagicGoldenInFloat64() throws {
         let r = try EvalHarness.run(["check", "--config", "mmagic.json", "--golden", "golden_f64.json",
