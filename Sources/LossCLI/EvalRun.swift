@@ -1,6 +1,9 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import LossKit
 import NpyIO
 
@@ -191,15 +194,12 @@ func writeArchivesAtomically(_ files: [(path: String, arrays: [(String, NpyArray
         written.append((temp, final))
     }
     for (i, w) in written.enumerated() {
-        do {
-            if FileManager.default.fileExists(atPath: w.final.path) {
-                _ = try FileManager.default.replaceItemAt(w.final, withItemAt: w.temp)
-            } else {
-                try FileManager.default.moveItem(at: w.temp, to: w.final)
-            }
-        } catch {
+        // rename(2) replaces an existing file atomically (Foundation's replaceItemAt does not
+        // on Linux: it can lose the old file and fail).
+        if rename(w.temp.path, w.final.path) != 0 {
+            let reason = String(cString: strerror(errno))
             for rest in written[i...] { try? FileManager.default.removeItem(at: rest.temp) }
-            throw CLIError("cannot write \(w.final.path): \(error.localizedDescription)")
+            throw CLIError("cannot write \(w.final.path): \(reason)")
         }
     }
 }

@@ -109,6 +109,21 @@ final class EvalCommandTests: XCTestCase {
         }
     }
 
+    /// An existing output file is replaced (atomically, by rename) and nothing else is left.
+    func testOutputsReplaceExistingFiles() throws {
+        let dir = try EvalHarness.temporaryDirectory(self)
+        let out = dir.appendingPathComponent("g.npz")
+        try Data("old".utf8).write(to: out)
+        for pred in ["pred.npy", "target.npy"] {
+            let r = try EvalHarness.run(["eval", "--config", "l1.json", "--pred", pred, "--grad-out", out.path])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["g.npz"])
+        }
+        // The second run (pred = target) has zero gradients: the file is really the new one.
+        let g = try NpzArchive.read(contentsOf: out).array(named: "total/pred").toFloat32()
+        XCTAssertEqual(g, Array(repeating: 0, count: 96))
+    }
+
     /// `--values-out` holds each term's full output: L1 with reduction none is |p - t| · w
     /// (the config gives a weight, so every L1 term reads it; w broadcasts over channels).
     func testValuesOutHoldsUnreducedTerms() throws {
