@@ -77,6 +77,44 @@ final class LossErrorTests: XCTestCase {
         XCTAssertEqual(seen, expectations.count + 1)
     }
 
+    /// Odd shapes either compute (as PyTorch would) or throw a LossError; none may trap.
+    func testOddShapesNeverTrap() throws {
+        let cases: [(String, [String: [Int]])] = [
+            (#"{"type": "L1Loss"}"#, ["pred": [0, 3, 4, 4], "target": [0, 3, 4, 4]]),
+            (#"{"type": "L1Loss", "sample_wise": true}"#, ["pred": [0, 3, 4, 4], "target": [0, 3, 4, 4], "weight": [0, 1, 4, 4]]),
+            (#"{"type": "L1Loss"}"#, ["pred": [3], "target": [3], "weight": [3]]),
+            (#"{"type": "MSELoss", "sample_wise": true}"#, ["pred": [2, 3], "target": [2, 3], "weight": [2, 1]]),
+            (#"{"type": "GradientLoss"}"#, ["pred": [1, 1, 0, 0], "target": [1, 1, 0, 0]]),
+            (#"{"type": "GradientLoss"}"#, ["pred": [1, 1, 1, 1], "target": [1, 1, 1, 1]]),
+            (#"{"type": "MaskedTVLoss"}"#, ["pred": [1, 1, 1, 1]]),
+            (#"{"type": "MaskedTVLoss"}"#, ["pred": [1, 2, 3, 3], "mask": [1, 1, 2, 3]]),
+            (#"{"type": "TVLoss"}"#, ["input": [1, 1, 0, 2]]),
+            (#"{"type": "PSNRLoss"}"#, ["pred": [0, 1, 2, 2], "target": [0, 1, 2, 2]]),
+            (#"{"type": "GANLoss", "gan_type": "smgan", "args": {"target_is_real": false, "is_disc": true}}"#, ["input": [1, 1, 0, 3], "mask": [1, 1, 2, 2]]),
+            (#"{"type": "GANLoss", "gan_type": "smgan", "args": {"target_is_real": true}}"#, ["input": [1, 1, 3, 3], "mask": [1, 1, 0, 2]]),
+            (#"{"type": "GANLoss", "gan_type": "smgan", "args": {"target_is_real": true}}"#, ["input": [3], "mask": [3]]),
+            (#"{"type": "GANLoss", "gan_type": "vanilla", "args": {"target_is_real": true}}"#, ["input": []]),
+            (#"{"type": "L1CompositionLoss"}"#, ["pred_alpha": [1, 1, 2, 2], "fg": [1, 3, 2, 2], "bg": [1, 3, 2, 2], "ori_merged": [1, 3, 2, 2], "weight": [1, 3, 1, 2]]),
+            (#"{"type": "TransferalPerceptualLoss"}"#, ["soft_attention": [1, 1, 0, 2], "maps.0": [1, 1, 0, 2], "maps.1": [1, 1, 0, 4], "textures.0": [1, 1, 0, 2], "textures.1": [1, 1, 0, 4]]),
+        ]
+        var maps: [String: Tensor] = ["soft_attention": try Tensor.ones(shape: [1, 1, 2, 2])]
+        for i in 0..<40 {   // 40 levels of 1×1 maps: level 32+ would need a 2^32-wide resize
+            maps["maps.\(i)"] = try Tensor.ones(shape: [1, 1, 1, 1])
+            maps["textures.\(i)"] = try Tensor.ones(shape: [1, 1, 1, 1])
+        }
+        XCTAssertThrowsError(try LossProgram(jsonText: #"{"type": "TransferalPerceptualLoss"}"#).evaluate(inputs: maps))
+        for (config, shapes) in cases {
+            var inputs: [String: Tensor] = [:]
+            for (k, s) in shapes { inputs[k] = try Tensor.full(shape: s, value: 0.5) }
+            do {
+                let e = try LossProgram(jsonText: config).evaluate(inputs: inputs)
+                XCTAssertEqual(e.terms.count, 1, config)
+            } catch let e as LossError {
+                XCTAssertTrue(e.description.hasPrefix("term \"loss\""), "\(config): \(e)")
+            }
+        }
+    }
+
     func testMissingInputNamesInputAndTerm() throws {
         let p = try LossProgram(jsonText: #"{"losses": {"gan": {"type": "GANLoss", "gan_type": "lsgan", "args": {"target_is_real": true}, "data_info": {"input": "disc_pred_fake"}}}}"#)
         XCTAssertThrowsError(try p.evaluate(inputs: ["input": try Tensor.ones(shape: [2])])) { e in

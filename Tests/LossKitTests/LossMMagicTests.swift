@@ -45,6 +45,10 @@ final class LossMMagicTests: XCTestCase {
             XCTAssertEqual(try MSELoss(lossWeight: 0.5, reduction: .sum)(pred, target, weight: weight).item(), 512)
 
             XCTAssertEqual(try CharbonnierLoss(eps: 1e-12)(pred, target).item(), 0.25, accuracy: 0.25 * 1e-5)
+            // The 3/4 of elements with zero difference contribute sqrt(1e-12) each
+            // (PyTorch float32: 0.2500007152557373).
+            let cbExact = (1024 * (1 + 1e-12).squareRoot() + 3072 * (1e-12).squareRoot()) / 4096
+            XCTAssertEqual(try CharbonnierLoss(eps: 1e-12)(pred, target).item(), cbExact, accuracy: dt == .float32 ? 3e-8 : 1e-14)  // sum of 4096 terms
             let cbNone = try CharbonnierLoss(lossWeight: 0.5, reduction: .none, eps: 1e-6)(pred, target, weight: weight)
             for (a, b) in zip(cbNone.toFloat64(), weight.toFloat64()) { almostEqual(a, b * 0.5, decimal: 6, "charbonnier none") }
             XCTAssertEqual(try CharbonnierLoss(lossWeight: 0.5, reduction: .sum, eps: 1e-12)(pred, target).item(), 512, accuracy: 512e-5)
@@ -101,6 +105,7 @@ final class LossMMagicTests: XCTestCase {
             let weight = try topLeftWeight(dt)
             let pred = weight, target = weight * 2.0
             almostEqual(try GradientLoss()(pred, target).item(), 0.1860352, "GradientLoss mean")
+            XCTAssertEqual(try GradientLoss()(pred, target).item(), 0.18603515625, accuracy: 1e-12)   // 762/4096, exact
             almostEqual(try GradientLoss(lossWeight: 0.5, reduction: .none)(pred, target, weight: weight).sum().item(), 252, "GradientLoss none")
             almostEqual(try GradientLoss(lossWeight: 0.5, reduction: .sum)(pred, target, weight: weight).item(), 252, "GradientLoss sum")
             almostEqual(try DiscShiftLoss()(Tensor(shape: [1], values: [0.1], dtype: dt)).item(), 0.001, "DiscShiftLoss")
@@ -136,6 +141,9 @@ final class LossMMagicTests: XCTestCase {
             let ns = try GANLossComps(parameters: LossParameters(GANLossComps.self, ["gan_type": .string("wgan-logistic-ns"), "loss_weight": .double(2.0)]))
             XCTAssertGreaterThan(try ns(input2, targetIsReal: true).item(), 0)
             XCTAssertGreaterThan(try ns(input2, targetIsReal: false).item(), 0)
+            // MMagic 1.2 under PyTorch 2.x (fixtures/losses/mmagic_tests.md): 2·softplus(∓2).
+            XCTAssertEqual(try ns(input2, targetIsReal: true).item(), 0.25385603308677673, accuracy: 0.254 * 1e-6)
+            XCTAssertEqual(try ns(input2, targetIsReal: false).item(), 4.253855228424072, accuracy: 4.25 * 1e-6)
 
             let smgan = try GANLoss(parameters: LossParameters(GANLoss.self, ["gan_type": .string("smgan"), "loss_weight": .double(2.0)]))
             let mask = try Tensor.ones(shape: [1, 3, 6, 6], dtype: dt)
@@ -143,9 +151,21 @@ final class LossMMagicTests: XCTestCase {
             almostEqual(try smgan(input2, targetIsReal: false, mask: mask).item(), 8.0, "smgan gen fake")
             almostEqual(try smgan(input2, targetIsReal: true, isDisc: true, mask: mask).item(), 1.0, "smgan disc real")
             almostEqual(try smgan(input2, targetIsReal: false, isDisc: true, mask: mask).item(), 3.786323, decimal: 6, "smgan disc fake")
+            // PyTorch 2.x's float32 value with MMagic's code: 3.786323308944702.
+            XCTAssertEqual(try smgan(input2, targetIsReal: false, isDisc: true, mask: mask).item(), 3.786323308944702, accuracy: 3.79 * 1e-6)
             let narrow = try Tensor.ones(shape: [1, 3, 6, 5], dtype: dt)
             almostEqual(try smgan(input2, targetIsReal: true, mask: narrow).item(), 2.0, "smgan resized")
         }
+    }
+
+    func testDiscShiftLossCompsIsNotReduced() throws {
+        // test_disc_auxiliary_loss_comps.py: data_info={'pred': 'disc_pred'} on randn (2,10) gives ndim 2.
+        let program = try LossProgram(jsonText: #"{"type": "DiscShiftLossComps", "loss_weight": 0.1, "data_info": {"pred": "disc_pred"}}"#)
+        let x = try make([2, 10], .float32) { i in Double(i[0] * 10 + i[1]) / 7 - 1 }
+        let e = try program.evaluate(inputs: ["disc_pred": x])
+        XCTAssertEqual(e.terms.map(\.name), ["loss_disc_shift"])
+        XCTAssertEqual(e.terms[0].value.shape, [2, 10])
+        XCTAssertEqual(e.terms[0].value.toFloat64(), x.toFloat64().map { Double(Float(Float($0 * $0) * 0.1)) })
     }
 
     func testTransferalPerceptualLossDecreasesAlongItsGradient() throws {

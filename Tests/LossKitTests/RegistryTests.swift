@@ -12,7 +12,7 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(v["b"], .int(1))
         XCTAssertEqual(v["a"], .array([.bool(true), .null, .double(-0.0025), .string("xé😀\n")]))
         XCTAssertEqual(v["c"], .object([]))
-        XCTAssertEqual(try ConfigValue.parse(jsonText: "12345678901234567890"), .double(12345678901234567890))
+        XCTAssertEqual(try ConfigValue.parse(jsonText: "12345678901234567890"), .double(1.2345678901234567e19))  // beyond Int: a Double
         XCTAssertEqual(try ConfigValue.parse(jsonText: "1.0"), .double(1))
     }
 
@@ -148,6 +148,9 @@ final class RegistryTests: XCTestCase {
         let x = try t([2], [3, -1])
         let shorthand = try LossProgram(jsonText: #"{"type": "DiscShiftLoss", "loss_weight": 0.5}"#)
         XCTAssertEqual(shorthand.terms.map(\.name), ["loss"])
+        let withInputs = try LossProgram(jsonText: #"{"type": "DiscShiftLoss", "inputs": {"x": "d/x.npy"}}"#)
+        XCTAssertEqual(withInputs.inputPaths.map(\.name), ["x"])
+        XCTAssertEqual(withInputs.inputPaths.map(\.path), ["d/x.npy"])
         let e = try shorthand.evaluate(inputs: ["x": x, "unused": x], options: .init(wrt: ["x", "unused"]))
         XCTAssertEqual(e.total, 0.5 * (9 + 1) / 2)
         XCTAssertEqual(e.gradients["loss"]?["x"]?.toFloat64(), [1.5, -0.5])
@@ -205,6 +208,8 @@ final class RegistryTests: XCTestCase {
             (#"{"type": "L1Loss", "data_info": {"pred": ["a"]}}"#, "data_info.pred: must be an input name (string), found a list"),
             (#"{"type": "L1Loss", "sample_wise": 1}"#, "sample_wise: L1Loss parameter \"sample_wise\" must be true or false, found an integer 1"),
             (#"{"losses": {"a": {"type": "L1Loss",}}}"#, "invalid JSON at line 1, column 36"),
+            (#"{"losses": {}}"#, "losses: no loss is configured"),
+            (#"{"type": "L1Loss", "inputs": ["p.npy"]}"#, "inputs: must be an object {NAME: PATH}, found a list"),
         ]
         for (text, message) in cases {
             XCTAssertThrowsError(try LossProgram(jsonText: text), text) { e in

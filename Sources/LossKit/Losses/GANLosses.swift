@@ -87,6 +87,10 @@ struct GANObjective {
         }
         var x = input
         if input.shape[2] != mask.shape[2] || input.shape[3] != mask.shape[3] {
+            guard input.shape[2] > 0, input.shape[3] > 0, mask.shape[2] > 0, mask.shape[3] > 0 else {
+                throw LossError.invalidInput(argument: "input",
+                    message: "cannot resize input \(formatShape(input.shape)) to the mask's size \(formatShape(mask.shape)): empty spatial dimension")
+            }
             let map = SeparableMap.bilinearAlignCorners(from: (input.shape[2], input.shape[3]),
                                                         to: (mask.shape[2], mask.shape[3]), dtype: input.dtype)
             x = try map.apply(input)

@@ -61,21 +61,27 @@ enum GaussianBlur {
         let k = kernel2D.map(Double.init)
         let half = kernelSize / 2
         var dst = [Double](repeating: 0, count: src.count)
-        for p in 0..<planes {
-            let base = p * h * w
-            for i in 0..<h {
-                for j in 0..<w {
-                    // Only kernel taps that land inside the image contribute (zero padding).
-                    var acc = 0.0
-                    for a in max(0, half - i)..<min(kernelSize, half - i + h) {
-                        let r = i + a - half
-                        let row = base + r * w
-                        let krow = a * kernelSize
-                        for b in max(0, half - j)..<min(kernelSize, half - j + w) {
-                            acc += k[krow + b] * src[row + j + b - half]
+        // One chunk per output row (rows are independent; each sum keeps its fixed tap order).
+        src.withUnsafeBufferPointer { s in
+            k.withUnsafeBufferPointer { k in
+                dst.withUnsafeMutableBufferPointer { d in
+                    let d = d   // the chunks write disjoint rows
+                    parallelChunks(planes * h) { row in
+                        let base = (row / h) * h * w
+                        let i = row % h
+                        for j in 0..<w {
+                            // Only kernel taps that land inside the image contribute (zero padding).
+                            var acc = 0.0
+                            for a in max(0, half - i)..<min(kernelSize, half - i + h) {
+                                let srow = base + (i + a - half) * w + j - half
+                                let krow = a * kernelSize
+                                for b in max(0, half - j)..<min(kernelSize, half - j + w) {
+                                    acc += k[krow + b] * s[srow + b]
+                                }
+                            }
+                            d[base + i * w + j] = acc
                         }
                     }
-                    dst[base + i * w + j] = acc
                 }
             }
         }

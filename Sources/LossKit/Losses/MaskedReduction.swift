@@ -54,7 +54,11 @@ public struct MaskedReduction {
             case .sum: return loss.sum()
             }
         }
-        guard weight.rank == loss.rank, loss.rank >= 2 else {
+        guard loss.rank >= 2 else {
+            throw LossError.invalidInput(argument: weightName,
+                message: "a \(weightName) needs \(predName) of rank 2 or more (N,C,...), found \(formatShape(loss.shape))")
+        }
+        guard weight.rank == loss.rank else {
             throw LossError.invalidInput(argument: weightName,
                 message: "\(weightName) \(formatShape(weight.shape)) must have the rank of \(predName) \(formatShape(loss.shape))")
         }

@@ -38,13 +38,20 @@ public struct TransferalPerceptualLoss: LossModule {
                     message: "must be 4-D (N,1,h,w), found shape \(formatShape(soft.shape))")
             }
             let (h, w) = (soft.shape[2], soft.shape[3])
+            // MMagic resizes for every map; only the levels that zip reaches can change the loss.
+            levels = min(maps.count, textures.count)
             softs.append(soft.sigmoid())
-            for i in 1..<max(maps.count, 1) {
-                let scale = 1 << min(i, 30)
-                let map = SeparableMap.bicubic(from: (h, w), to: (h * scale, w * scale), dtype: soft.dtype)
+            for i in 1..<max(levels, 1) {
+                // Level i must broadcast against maps[i]; checking first keeps a bad list from
+                // asking for an absurd (h·2^i, w·2^i) resize.
+                let target = [soft.shape[0], soft.shape[1], h << min(i, 32), w << min(i, 32)]
+                guard i < 32, h > 0, w > 0, (try? broadcastShapes([maps[i].shape, target], op: "")) == maps[i].shape else {
+                    throw LossError.invalidInput(argument: "soft_attention",
+                        message: "attention at level \(i) \(formatShape(target)) does not broadcast against maps[\(i)] \(formatShape(maps[i].shape))")
+                }
+                let map = SeparableMap.bicubic(from: (h, w), to: (target[2], target[3]), dtype: soft.dtype)
                 softs.append(try map.apply(soft))
             }
-            levels = min(maps.count, textures.count)
         } else {
             softs = [nil, nil, nil]
             levels = min(maps.count, textures.count, 3)

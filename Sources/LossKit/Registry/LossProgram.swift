@@ -84,10 +84,11 @@ public struct LossProgram {
             throw LossError.config(path: "", message: "the config must be a JSON object, found \(config.kindName)")
         }
         var terms: [LossTerm] = []
-        var paths: [(String, String)] = []
+        var paths: [(name: String, path: String)] = []
         if config["type"] != nil {
-            // Shorthand: the whole config is one loss dict.
-            terms.append(try LossProgram.makeTerm(entry: config, name: "loss", path: ""))
+            // Shorthand: the whole config is one loss dict (its "inputs", if any, are input paths).
+            terms.append(try LossProgram.makeTerm(entry: .object(top.filter { $0.key != "inputs" }), name: "loss", path: ""))
+            if let inputs = config["inputs"] { paths = try LossProgram.inputPaths(inputs) }
         } else {
             for (key, value) in top where key != "losses" && key != "inputs" {
                 _ = value
@@ -112,20 +113,25 @@ public struct LossProgram {
                     throw LossError.config(path: "losses.\(key)", message: "must be a loss dict or a list of loss dicts, found \(entry.kindName)")
                 }
             }
-            if let inputs = config["inputs"] {
-                guard case let .object(members) = inputs else {
-                    throw LossError.config(path: "inputs", message: "must be an object {NAME: PATH}, found \(inputs.kindName)")
-                }
-                for (name, v) in members {
-                    guard case let .string(p) = v else {
-                        throw LossError.config(path: "inputs.\(name)", message: "must be a path string, found \(v.kindName)")
-                    }
-                    paths.append((name, p))
-                }
+            if terms.isEmpty {
+                throw LossError.config(path: "losses", message: "no loss is configured")
             }
+            if let inputs = config["inputs"] { paths = try LossProgram.inputPaths(inputs) }
         }
         self.terms = terms
         self.inputPaths = paths
+    }
+
+    static func inputPaths(_ inputs: ConfigValue) throws -> [(name: String, path: String)] {
+        guard case let .object(members) = inputs else {
+            throw LossError.config(path: "inputs", message: "must be an object {NAME: PATH}, found \(inputs.kindName)")
+        }
+        return try members.map { name, v in
+            guard case let .string(p) = v else {
+                throw LossError.config(path: "inputs.\(name)", message: "must be a path string, found \(v.kindName)")
+            }
+            return (name, p)
+        }
     }
 
     /// Parses JSON text and builds the program (syntax errors carry line and column).
