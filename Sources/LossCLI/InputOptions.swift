@@ -106,13 +106,24 @@ struct LoadedConfig {
     }
 }
 
-/// Reads a whole text file, with an error that names it.
+/// The largest config or golden JSON read (a config is a few kilobytes; this only stops a
+/// wrong path such as a dataset or /dev/zero from being read into memory).
+let maxTextFileBytes = 64 << 20
+
+/// Reads a whole text file, with an error that names it. Only regular files are read.
 func readText(_ path: String, what: String) throws -> String {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
         throw CLIError("\(what) \(path): no such file")
     }
     guard !isDirectory.boolValue else { throw CLIError("\(what) \(path): is a directory, expected a file") }
+    let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+    guard attributes?[.type] as? FileAttributeType == .typeRegular else {
+        throw CLIError("\(what) \(path): is not a regular file")
+    }
+    if let size = (attributes?[.size] as? NSNumber)?.intValue, size > maxTextFileBytes {
+        throw CLIError("\(what) \(path): is \(size) bytes, more than the \(maxTextFileBytes >> 20) MiB a JSON \(what) may have")
+    }
     guard let data = FileManager.default.contents(atPath: path) else {
         throw CLIError("\(what) \(path): cannot be read")
     }
@@ -194,4 +205,9 @@ func requireFile(_ path: String, context: String = "") throws {
         throw CLIError("\(context)\(path): no such file")
     }
     guard !isDirectory.boolValue else { throw CLIError("\(context)\(path): is a directory, expected a file") }
+    // A device or pipe (/dev/zero) would be read without end.
+    let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+    guard attributes?[.type] as? FileAttributeType == .typeRegular else {
+        throw CLIError("\(context)\(path): is not a regular file")
+    }
 }

@@ -57,6 +57,13 @@ final class EvalErrorTests: XCTestCase {
         assertUsageError(try eval(["--config", "l1_bare.json", "--inputs", "nope.npz"]), mentions: ["nope.npz", "--inputs"])
     }
 
+    /// Devices are refused before they are read (/dev/zero would never end).
+    func testDevicesAreRefused() throws {
+        assertUsageError(try eval(["--config", "/dev/zero"]), mentions: ["/dev/zero", "not a regular file"])
+        assertUsageError(try eval(["--config", "l1_bare.json", "--pred", "/dev/zero", "--target", "target.npy"]),
+                         mentions: ["/dev/zero", "\"pred\"", "not a regular file"])
+    }
+
     func testBadInputSyntax() throws {
         assertUsageError(try eval(["--config", "l1_bare.json", "--input", "pred"]), mentions: ["--input", "NAME=PATH"])
         assertUsageError(try eval(["--config", "l1_bare.json", "--input", "=pred.npy"]), mentions: ["--input", "empty"])
