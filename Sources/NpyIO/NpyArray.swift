@@ -1,9 +1,10 @@
 /// One array from a `.npy` file or `.npz` member: its dtype, shape, memory order and
 /// the raw bytes of its data (exactly `count * dtype.itemSize`, possibly memory-mapped).
 public struct NpyArray: @unchecked Sendable {
-    public var dtype: NpyDType
-    public var shape: [Int]
-    public var fortranOrder: Bool
+    // Immutable: the data bytes were checked against exactly this dtype and shape.
+    public let dtype: NpyDType
+    public let shape: [Int]
+    public let fortranOrder: Bool
     /// Product of the shape (1 for a scalar, 0 when any axis is 0).
     public let count: Int
     /// The storage the data lives in, shared between copies of the array.
@@ -26,6 +27,9 @@ public struct NpyArray: @unchecked Sendable {
     /// An array over raw data bytes laid out as `dtype` (in its byte order) and
     /// `fortranOrder`. Throws when the byte count does not match the shape.
     public init(dtype: NpyDType, shape: [Int], fortranOrder: Bool = false, data: [UInt8]) throws {
+        guard dtype.isValid else {
+            throw NpyError(.unsupportedDType(descr: dtype.descr, reason: "no such numeric dtype"))
+        }
         guard let (count, bytes) = NpyFormat.sizes(shape: shape, itemSize: dtype.itemSize) else {
             throw NpyError(.sizeOverflow(shape: shape, itemSize: dtype.itemSize))
         }

@@ -32,6 +32,15 @@ public struct NpyDType: Equatable, Sendable {
         return order + kind.rawValue + String(itemSize)
     }
 
+    /// True for the combinations NumPy has: bool of 1 byte, ints of 1-8, floats of 2-8.
+    public var isValid: Bool {
+        switch kind {
+        case .bool: return itemSize == 1
+        case .int, .uint: return [1, 2, 4, 8].contains(itemSize)
+        case .float: return [2, 4, 8].contains(itemSize)
+        }
+    }
+
     /// True when elements can be used without swapping bytes on this machine.
     public var isNativeOrder: Bool { byteOrder == .notApplicable || byteOrder == .native }
 

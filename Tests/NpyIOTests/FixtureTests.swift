@@ -102,4 +102,15 @@ final class FixtureTests: XCTestCase {
         XCTAssertEqual(a.toFloat32(), c)
         XCTAssertEqual(a.toFloat64(), c.map(Double.init))
     }
+
+    func testArraysFromCodeAreValidated() {
+        let odd = expectNpyError("float8") { _ = try NpyArray(dtype: NpyDType(kind: .float, itemSize: 1), shape: [2], data: [0, 0]) }
+        XCTAssertEqual(odd?.kind, .unsupportedDType(descr: "|f1", reason: "no such numeric dtype"))
+        let short = expectNpyError("short") { _ = try NpyArray(dtype: .float32, shape: [2, 2], data: [0, 0, 0]) }
+        XCTAssertEqual(short?.kind, .invalidArray(message: "shape (2, 2) of <f4 needs 16 bytes, got 3"))
+        XCTAssertEqual(try NpyDType.parse("=f8").descr, "<f8")
+        XCTAssertEqual(try NpyDType.parse("<u1").descr, "|u1")
+        XCTAssertEqual(try NpyDType.parse("?").descr, "|b1")
+        XCTAssertEqual(try NpyDType.parse(">e").descr, ">f2")
+    }
 }
