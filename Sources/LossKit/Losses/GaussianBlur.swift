@@ -55,13 +55,16 @@ enum GaussianBlur {
         guard x.rank == 4 else {
             throw LossError.invalidInput(argument: "mask", message: "must be 4-D (N,C,H,W) for the Gaussian blur, found shape \(formatShape(x.shape))")
         }
+        guard x.count > 0 else { return x.detach() }
         let (h, w) = (x.shape[2], x.shape[3])
         let planes = x.shape[0] * x.shape[1]
         let src = x.toFloat64()
         let k = kernel2D.map(Double.init)
         let half = kernelSize / 2
         var dst = [Double](repeating: 0, count: src.count)
-        // One chunk per output row (rows are independent; each sum keeps its fixed tap order).
+        // One chunk per output row (rows are independent). Each output accumulates its valid
+        // taps in a fixed order (kernel row a, then column b); looping over the outputs j
+        // innermost keeps that order per output and lets the loop vectorise over j.
         src.withUnsafeBufferPointer { s in
             k.withUnsafeBufferPointer { k in
                 dst.withUnsafeMutableBufferPointer { d in
@@ -69,17 +72,17 @@ enum GaussianBlur {
                     parallelChunks(planes * h) { row in
                         let base = (row / h) * h * w
                         let i = row % h
-                        for j in 0..<w {
-                            // Only kernel taps that land inside the image contribute (zero padding).
-                            var acc = 0.0
-                            for a in max(0, half - i)..<min(kernelSize, half - i + h) {
-                                let srow = base + (i + a - half) * w + j - half
-                                let krow = a * kernelSize
-                                for b in max(0, half - j)..<min(kernelSize, half - j + w) {
-                                    acc += k[krow + b] * s[srow + b]
-                                }
+                        let out = d.baseAddress! + base + i * w
+                        for a in max(0, half - i)..<min(kernelSize, half - i + h) {
+                            let srcRow = s.baseAddress! + base + (i + a - half) * w
+                            for b in 0..<kernelSize {
+                                // Output j reads column j + b − half: valid for j in [half − b, half − b + w).
+                                let lo = max(0, half - b), hi = min(w, half - b + w)
+                                guard lo < hi else { continue }
+                                let kab = k[a * kernelSize + b]
+                                let shifted = srcRow + (b - half)
+                                for j in lo..<hi { out[j] += kab * shifted[j] }
                             }
-                            d[base + i * w + j] = acc
                         }
                     }
                 }
