@@ -28,5 +28,11 @@ private func exercise(_ a: NpyArray) {
     let d = a.toFloat64()
     let s = NpyStatistics(a, threads: 1)
     if f.count != a.count || d.count != a.count || s.count != a.count { fatalError("count mismatch") }
-    _ = try? Npy.encode(a)
+    // What the writer makes of it must read back as the same array.
+    guard let encoded = try? Npy.encode(a), let back = try? Npy.read(bytes: encoded, options: NpyReadOptions(maxHeaderSize: 1 << 20)) else {
+        fatalError("an array that was read could not be written and read back")
+    }
+    let same = back.dtype == a.dtype && back.shape == a.shape && back.fortranOrder == a.fortranOrder
+        && back.withUnsafeDataBytes({ Array($0) }) == a.withUnsafeDataBytes({ Array($0) })
+    if !same { fatalError("write/read round trip changed the array") }
 }

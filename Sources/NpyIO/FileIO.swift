@@ -81,7 +81,7 @@ final class AtomicFileWriter {
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw NpyError(.cannotOpen(reason: FileIO.errnoText()), file: path) }
         self.fd = fd
-        tempPath = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+        tempPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         fchmod(fd, 0o644)
     }
 

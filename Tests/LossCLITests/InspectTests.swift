@@ -128,6 +128,25 @@ final class InspectTests: XCTestCase {
         XCTAssertNil(try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)))
     }
 
+    /// Without --format, a terminal gets the table (run under `script`, which gives it a pty).
+    func testTableIsTheDefaultOnATerminal() throws {
+        let script = "/usr/bin/script"
+        guard FileManager.default.isExecutableFile(atPath: script) else { throw XCTSkip("no /usr/bin/script to provide a terminal") }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: script)
+        p.arguments = ["-qec", "\(try binary()) inspect fixtures/demo/weight.npy", "/dev/null"]
+        p.currentDirectoryURL = Self.root
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, text)
+        XCTAssertTrue(text.hasPrefix("NAME "), text)
+        XCTAssertTrue(text.contains("fixtures/demo/weight.npy  <f4    (1, 1, 16, 16)  C      0    1    0.6640625  170  0"), text)
+    }
+
     func testBadFileIsOneErrorLineAndExit2() throws {
         let bad = try losscli(["inspect", "fixtures/npy/f4_le_C_v1.npy", "Package.swift"])
         XCTAssertEqual(bad.status, 2)

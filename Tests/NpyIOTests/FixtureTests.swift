@@ -113,4 +113,21 @@ final class FixtureTests: XCTestCase {
         XCTAssertEqual(try NpyDType.parse("?").descr, "|b1")
         XCTAssertEqual(try NpyDType.parse(">e").descr, ">f2")
     }
+
+    /// float16 goes through a lookup table: every bit pattern, both byte orders, agrees
+    /// with Swift's own Float16 conversion (NaNs as NaNs).
+    func testEveryFloat16PatternConverts() throws {
+        var little: [UInt8] = [], big: [UInt8] = []
+        for h in 0...0xFFFF {
+            little += [UInt8(h & 0xFF), UInt8(h >> 8)]
+            big += [UInt8(h >> 8), UInt8(h & 0xFF)]
+        }
+        let le = try NpyArray(dtype: .float16, shape: [65536], data: little).toFloat32()
+        let be = try NpyArray(dtype: NpyDType(kind: .float, itemSize: 2, byteOrder: .big), shape: [65536], data: big).toFloat64()
+        for h in 0...0xFFFF {
+            let want = Float(Float16(bitPattern: UInt16(h)))
+            XCTAssertTrue(le[h].bitPattern == want.bitPattern || (le[h].isNaN && want.isNaN), "0x\(String(h, radix: 16))")
+            XCTAssertTrue(be[h] == Double(want) || (be[h].isNaN && want.isNaN), "0x\(String(h, radix: 16))")
+        }
+    }
 }
