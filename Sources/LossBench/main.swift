@@ -1,1 +1,2 @@
-print("LossBench: no workloads yet")
+print("LossBench")
+try CoreBench.run()

@@ -75,6 +75,12 @@ final class CoreBehaviourTests: XCTestCase {
         XCTAssertThrowsError(try Tensor(shape: [-1], float32: []))
         XCTAssertThrowsError(try Tensor.zeros(shape: [Int.max, 4]))
         XCTAssertThrowsError(try a.item())
+        XCTAssertThrowsError(try a.expand(to: [-1, 3]))
+        // Broadcasting two shapes whose product overflows (or exceeds memory) throws.
+        let wide = try t([1, 1], [1]).expand(to: [1, 1])
+        XCTAssertThrowsError(try wide.expand(to: [1 << 40, 1 << 40]))
+        XCTAssertThrowsError(try broadcastShapes([[1 << 40, 1], [1 << 40]], op: "add"))
+        XCTAssertThrowsError(try Tensor.full(shape: [1 << 62, 4], value: 1))
     }
 
     func testDtypeRules() throws {

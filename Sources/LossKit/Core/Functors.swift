@@ -10,7 +10,7 @@ struct AbsF: UnaryFunctor {
 }
 struct SqrtF: UnaryFunctor {
     @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { x.squareRoot() }
-    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar { x.squareRoot() }
+    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar { vectorSquareRoot(x) }
 }
 struct ExpF: UnaryFunctor {
     @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { T.exp(x) }
@@ -67,7 +67,7 @@ struct PowScalarF: UnaryFunctor {
         switch p {
         case 2: return x * x
         case 1: return x
-        case 0.5: return x.squareRoot()
+        case 0.5: return vectorSquareRoot(x)
         case 3: return x * x * x
         case -1: return 1 / x
         default:

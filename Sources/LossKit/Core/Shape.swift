@@ -1,3 +1,5 @@
+import Foundation
+
 /// Shape arithmetic shared by the ops: broadcasting, dimension normalisation, strides.
 
 /// NumPy/PyTorch broadcasting: align shapes on the right; each pair of extents must be equal
@@ -13,7 +15,24 @@ public func broadcastShapes(_ shapes: [[Int]], op: String) throws -> [Int] {
             }
         }
     }
+    try checkAllocatable(out, op: op)
     return out
+}
+
+/// Throws unless a tensor of `shape` has non-negative extents and an element count that fits
+/// in memory: broadcasting two large user-supplied shapes can otherwise ask for more elements
+/// than an Int holds, or than the machine has.
+func checkAllocatable(_ shape: [Int], op: String) throws {
+    var n = 1
+    for d in shape {
+        guard d >= 0 else { throw TensorError.invalidArgument(op: op, message: "negative extent in shape \(formatShape(shape))") }
+        let (p, overflow) = n.multipliedReportingOverflow(by: d)
+        guard !overflow else { throw TensorError.invalidArgument(op: op, message: "shape \(formatShape(shape)) is too large") }
+        n = p
+    }
+    guard UInt64(n) * 8 <= ProcessInfo.processInfo.physicalMemory else {
+        throw TensorError.invalidArgument(op: op, message: "shape \(formatShape(shape)) (\(n) elements) does not fit in memory")
+    }
 }
 
 /// Row-major element strides of a contiguous tensor of `shape`.

@@ -55,6 +55,7 @@ extension Tensor {
 
     /// Broadcast to `target` (NumPy rules; a copy). ∂ = g summed back (``sumTo(_:)``).
     public func expand(to target: [Int]) throws -> Tensor {
+        try checkAllocatable(target, op: "expand")
         guard try broadcastShapes([shape, target], op: "expand") == target else {
             throw TensorError.shapeMismatch(op: "expand", shapes: [shape, target])
         }

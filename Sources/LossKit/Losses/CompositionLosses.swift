@@ -12,7 +12,7 @@ struct Composition {
     static let parameters: [ParameterDeclaration] = [.lossWeight(), .reduction, .sampleWise]
 
     static func loss(_ x: LossInputs, reducer: MaskedReduction, lossWeight: Double,
-                     elementwise: (Tensor, Tensor) throws -> Tensor) throws -> Tensor {
+                     elementwise: @escaping (Fused, Fused) -> Fused) throws -> Tensor {
         let alpha = try x.tensor("pred_alpha"), fg = try x.tensor("fg"), bg = try x.tensor("bg")
         let ori = try x.tensor("ori_merged")
         guard fg.shape == bg.shape, fg.shape == ori.shape else {
@@ -36,7 +36,7 @@ struct Composition {
             }
         }
         return try reducer(merged, ori, weight: weight, predName: "composed pred_alpha*fg+(1-pred_alpha)*bg",
-                           targetName: "ori_merged", elementwise: elementwise) * lossWeight
+                           targetName: "ori_merged", fused: elementwise) * lossWeight
     }
 }
 
@@ -53,7 +53,7 @@ public struct L1CompositionLoss: LossModule {
         reducer = try MaskedReduction(parameters: p)
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
-        .value(try Composition.loss(x, reducer: reducer, lossWeight: lossWeight) { try ($0 - $1).abs() })
+        .value(try Composition.loss(x, reducer: reducer, lossWeight: lossWeight) { ($0 - $1).abs() })
     }
 }
 
@@ -70,7 +70,7 @@ public struct MSECompositionLoss: LossModule {
         reducer = try MaskedReduction(parameters: p)
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
-        .value(try Composition.loss(x, reducer: reducer, lossWeight: lossWeight) { try ($0 - $1).square() })
+        .value(try Composition.loss(x, reducer: reducer, lossWeight: lossWeight) { ($0 - $1).square() })
     }
 }
 
@@ -90,6 +90,6 @@ public struct CharbonnierCompLoss: LossModule {
         reducer = try MaskedReduction(parameters: p)
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
-        .value(try Composition.loss(x, reducer: reducer, lossWeight: lossWeight) { try (($0 - $1).square() + eps).sqrt() })
+        .value(try Composition.loss(x, reducer: reducer, lossWeight: lossWeight) { [eps] in (($0 - $1).square() + eps).sqrt() })
     }
 }

@@ -41,9 +41,9 @@ public struct GradientLoss: LossModule {
         let (h, w) = (pred.shape[2], pred.shape[3])
         let sobelX = SeparableMap.correlate3(height: h, width: w, vertical: [1, 2, 1], horizontal: [1, 0, -1])
         let sobelY = SeparableMap.correlate3(height: h, width: w, vertical: [1, 0, -1], horizontal: [1, 2, 1])
-        let l1: (Tensor, Tensor) throws -> Tensor = { try ($0 - $1).abs() }
-        let gx = try reducer(sobelX.apply(pred), sobelX.apply(target), weight: weight, elementwise: l1)
-        let gy = try reducer(sobelY.apply(pred), sobelY.apply(target), weight: weight, elementwise: l1)
+        let l1: (Fused, Fused) -> Fused = { ($0 - $1).abs() }
+        let gx = try reducer(sobelX.apply(pred), sobelX.apply(target), weight: weight, fused: l1)
+        let gy = try reducer(sobelY.apply(pred), sobelY.apply(target), weight: weight, fused: l1)
         return try (gx + gy) * lossWeight
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {

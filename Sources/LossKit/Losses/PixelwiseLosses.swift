@@ -28,7 +28,7 @@ public struct L1Loss: LossModule {
         reducer = try MaskedReduction(parameters: p)
     }
     public func callAsFunction(_ pred: Tensor, _ target: Tensor, weight: Tensor? = nil) throws -> Tensor {
-        try reducer(pred, target, weight: weight) { try ($0 - $1).abs() } * lossWeight
+        try reducer(pred, target, weight: weight, fused: { ($0 - $1).abs() }) * lossWeight
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
         .value(try self(x.tensor("pred"), x.tensor("target"), weight: x.optionalTensor("weight")))
@@ -54,7 +54,7 @@ public struct MSELoss: LossModule {
         reducer = try MaskedReduction(parameters: p)
     }
     public func callAsFunction(_ pred: Tensor, _ target: Tensor, weight: Tensor? = nil) throws -> Tensor {
-        try reducer(pred, target, weight: weight) { try ($0 - $1).square() } * lossWeight
+        try reducer(pred, target, weight: weight, fused: { ($0 - $1).square() }) * lossWeight
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
         .value(try self(x.tensor("pred"), x.tensor("target"), weight: x.optionalTensor("weight")))
@@ -86,7 +86,7 @@ public struct CharbonnierLoss: LossModule {
         reducer = try MaskedReduction(parameters: p)
     }
     public func callAsFunction(_ pred: Tensor, _ target: Tensor, weight: Tensor? = nil) throws -> Tensor {
-        try reducer(pred, target, weight: weight) { try (($0 - $1).square() + eps).sqrt() } * lossWeight
+        try reducer(pred, target, weight: weight, fused: { [eps] in (($0 - $1).square() + eps).sqrt() }) * lossWeight
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
         .value(try self(x.tensor("pred"), x.tensor("target"), weight: x.optionalTensor("weight")))
@@ -116,15 +116,17 @@ public struct MaskedTVLoss: LossModule {
             throw LossError.invalidInput(argument: "pred", message: "must be 4-D (N,C,H,W), found shape \(formatShape(pred.shape))")
         }
         let m = try mask ?? Tensor.ones(shape: [pred.shape[0], 1, pred.shape[2], pred.shape[3]], dtype: pred.dtype)
-        guard m.rank == 4, m.shape[0] == pred.shape[0], m.shape[2] == pred.shape[2], m.shape[3] == pred.shape[3] else {
+        // N may broadcast (1 against N), as the mask is expanded to pred's shape in MMagic.
+        guard m.rank == 4, m.shape[0] == pred.shape[0] || m.shape[0] == 1,
+              m.shape[2] == pred.shape[2], m.shape[3] == pred.shape[3] else {
             throw LossError.invalidInput(argument: "mask",
                 message: "mask \(formatShape(m.shape)) must be (N,1,H,W) or (N,C,H,W) for pred \(formatShape(pred.shape))")
         }
         let l1 = L1Loss(lossWeight: lossWeight)
         let yDiff = try l1.reducer(pred.slice(dim: 2, end: -1), pred.slice(dim: 2, start: 1),
-                                   weight: m.slice(dim: 2, end: -1), weightName: "mask") { try ($0 - $1).abs() } * lossWeight
+                                   weight: m.slice(dim: 2, end: -1), weightName: "mask", fused: { ($0 - $1).abs() }) * lossWeight
         let xDiff = try l1.reducer(pred.slice(dim: 3, end: -1), pred.slice(dim: 3, start: 1),
-                                   weight: m.slice(dim: 3, end: -1), weightName: "mask") { try ($0 - $1).abs() } * lossWeight
+                                   weight: m.slice(dim: 3, end: -1), weightName: "mask", fused: { ($0 - $1).abs() }) * lossWeight
         return try xDiff + yDiff
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
