@@ -26,5 +26,25 @@ test: deps
 demo: release
 	$(RELEASE_BIN) inspect fixtures/demo/pred.npy fixtures/demo/target.npy --format table
 
+# Side-by-side benchmarks (bench/run.py): losscli against NumPy (and later PyTorch).
+bench: release
+	python3 bench/run.py
+
+# libFuzzer over the .npy/.npz readers: builds NpyIO's sources with fuzz/NpyFuzz.swift,
+# seeds the corpus with the fixtures, runs for FUZZ_SECONDS (default 300).
+FUZZ_DIR := .build/fuzz
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	mkdir -p $(FUZZ_DIR)/corpus
+	swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name NpyFuzz \
+	  -I Sources/CZlib Sources/NpyIO/*.swift fuzz/NpyFuzz.swift -lz -o $(FUZZ_DIR)/npy-fuzz
+	cp fixtures/npy/*.npy fixtures/npy/*.npz $(FUZZ_DIR)/corpus/
+	$(FUZZ_DIR)/npy-fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 \
+	  -print_final_stats=1 $(FUZZ_DIR)/corpus
+
+# Regenerates fixtures/npy from NumPy (needs python3 with numpy; the files are committed).
+fixtures:
+	python3 scripts/gen_npy_fixtures.py
+
 clean:
 	rm -rf .build

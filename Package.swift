@@ -38,7 +38,7 @@ let package = Package(
         .executableTarget(name: "LossBench", dependencies: ["NpyIO", "LossKit"], swiftSettings: fast),
         .testTarget(name: "NpyIOTests", dependencies: ["NpyIO"]),
         .testTarget(name: "LossKitTests", dependencies: ["LossKit", "NpyIO"]),
-        .testTarget(name: "LossCLITests", dependencies: ["NpyIO"]),
+        .testTarget(name: "LossCLITests", dependencies: ["NpyIO", "LossCLI"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import LossKit
+import NpyIO
+
+extension LossCLI {
+    /// `losscli eval`: the value of every term, the total and their gradients.
+    struct Eval: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compute the losses of a config on named inputs, with gradients.",
+            discussion: """
+                Terms, the total (the sum of the terms whose name contains "loss") and the \
+                gradient norms are printed as a table on a terminal and as JSON otherwise. \
+                Exit status: 0 done, 2 usage/config/input error, 3 a value is NaN or infinite.
+
+                Examples (from the repository root):
+                  losscli eval --config fixtures/demo/loss.json
+                  losscli eval --config fixtures/demo/loss.json --format json \\
+                      --grad-out grads.npz --values-out values.npz
+                  losscli eval --config '{"type": "MSELoss", "loss_weight": 0.5}' \\
+                      --pred fixtures/demo/pred.npy \\
+                      --target fixtures/demo/target.npy --wrt pred
+                """)
+
+        @OptionGroup var inputOptions: InputOptions
+        @OptionGroup var compute: ComputeOptions
+
+        @OptionGroup var output: FormatOptions
+
+        @Option(name: .customLong("grad-out"), help: ArgumentHelp(
+            "Write every gradient array to this .npz, keyed total/INPUT and TERM/INPUT.", valueName: "FILE.npz"))
+        var gradOut: String?
+
+        @Option(name: .customLong("values-out"), help: ArgumentHelp(
+            "Write every term's full (unreduced) output to this .npz, keyed by term name.", valueName: "FILE.npz"))
+        var valuesOut: String?
+
+        @Option(help: ArgumentHelp(
+            "Differentiate with respect to these inputs only (comma-separated, repeatable).", valueName: "NAME,..."))
+        var wrt: [String] = []
+
+        @Flag(help: "Report the time spent loading, in the forward and backward passes, and writing (ms).")
+        var timing = false
+
+        func validate() throws {
+            _ = try parseWrt(wrt)
+            if let gradOut, let valuesOut,
+               URL(fileURLWithPath: gradOut).standardizedFileURL == URL(fileURLWithPath: valuesOut).standardizedFileURL {
+                throw ValidationError("--grad-out and --values-out name the same file \(gradOut)")
+            }
+        }
+
+        func run() throws {
+            for (path, option) in [(gradOut, "--grad-out"), (valuesOut, "--values-out")] {
+                if let path { try validateOutputPath(path, option: option) }
+            }
+            let runner = EvalRun(inputOptions: inputOptions, compute: compute, wrt: try parseWrt(wrt), gradients: true)
+            var report = try runner.run()
+
+            let writeStart = DispatchTime.now().uptimeNanoseconds
+            var files: [(path: String, arrays: [(String, NpyArray)])] = []
+            if let gradOut {
+                files.append((gradOut, report.gradients.map { ("\($0.owner)/\($0.input)", npyArray($0.tensor)) }))
+            }
+            if let valuesOut {
+                files.append((valuesOut, report.terms.map { ($0.name, npyArray($0.value)) }))
+            }
+            if !files.isEmpty { try writeArchivesAtomically(files) }
+            report.timing.append(("write", Double(DispatchTime.now().uptimeNanoseconds - writeStart) / 1e6))
+
+            switch output.resolved {
+            case .json: print(EvalOutput.json(report, timing: timing), terminator: "")
+            case .table: print(EvalOutput.table(report, timing: timing), terminator: "")
+            }
+            if report.hasNonFinite { throw CLIExit(.nonFinite) }
+        }
+    }
+}
+
+/// Splits `--wrt a,b --wrt c` into names, rejecting empty ones and repeats.
+func parseWrt(_ values: [String]) throws -> [String]? {
+    guard !values.isEmpty else { return nil }
+    var names: [String] = []
+    for value in values {
+        for part in value.split(separator: ",", omittingEmptySubsequences: false) {
+            let name = part.trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty else { throw ValidationError("--wrt \"\(value)\": empty input name") }
+            guard !names.contains(name) else { throw ValidationError("--wrt: input \"\(name)\" is named twice") }
+            names.append(name)
+        }
+    }
+    return names
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `losscli` command: MMagic's losses, with gradients, from .npy/.npz tensors.
+@main
+struct LossCLI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "losscli",
+        abstract: "Compute MMagic's losses and their gradients on NumPy tensors, without Python.",
+        version: "0.1.0",
+        subcommands: [Eval.self, Check.self, List.self, Describe.self, Inspect.self]
+    )
+
+    /// Parses, runs, and turns every outcome into the contract's exit status:
+    /// help and version → 0 on stdout; any usage, validation or input error → one
+    /// `losscli: error: ...` line on stderr and 2; `CLIExit` → its own code.
+    static func main() {
+        Glibc.exit(execute(arguments: Array(CommandLine.arguments.dropFirst())))
+    }
+
+    static func execute(arguments: [String]) -> Int32 {
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            return ExitStatus.success.rawValue
+        } catch let e as CLIExit {
+            if let message = e.message { reportError(message) }
+            return e.status.rawValue
+        } catch let e as ExitCode {
+            return e.rawValue
+        } catch {
+            if exitCode(for: error) == .success {
+                // --help, --version: the text goes to stdout.
+                print(fullMessage(for: error))
+                return ExitStatus.success.rawValue
+            }
+            reportError(errorMessage(error))
+            return ExitStatus.inputError.rawValue
+        }
+    }
+
+    /// The message for an error, as one line.
+    static func errorMessage(_ error: Error) -> String {
+        // ArgumentParser's message(for:) covers its own errors and falls back to the
+        // error's description for ours (NpyError, CLIError, LossError...).
+        let text = message(for: error)
+        var line = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }.joined(separator: " ")
+        if line.hasPrefix("Error: ") { line.removeFirst("Error: ".count) }
+        return line.isEmpty ? "unknown error" : line
+    }
+
+    static func reportError(_ message: String) {
+        var line = "losscli: error: " + message + "\n"
+        line.withUTF8 { _ = fwrite($0.baseAddress, 1, $0.count, stderr) }
+        fflush(stderr)
+    }
+}
+
+/// The contract's exit codes.
+enum ExitStatus: Int32 {
+    /// Done; for `check`, everything matched.
+    case success = 0
+    /// `check` found a mismatch.
+    case mismatch = 1
+    /// Usage, config or input error: nothing was computed.
+    case inputError = 2
+    /// Computed, but a reported value is NaN or infinite.
+    case nonFinite = 3
+}
+
+/// Thrown by a command to end with a given status after its output is written,
+/// optionally with an error line (`CLIExit(code: 3)`).
+struct CLIExit: Error {
+    var status: ExitStatus
+    var message: String?
+    init(_ status: ExitStatus, message: String? = nil) {
+        self.status = status
+        self.message = message
+    }
+    init(code: Int32, message: String? = nil) {
+        self.init(ExitStatus(rawValue: code) ?? .inputError, message: message)
+    }
+}
+
+/// A usage or input problem found by a command itself: exit 2 with `message`.
+struct CLIError: Error, CustomStringConvertible {
+    var message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}

@@ -1,1 +1,0 @@
-print("losscli: not yet built")

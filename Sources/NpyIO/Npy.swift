@@ -1,0 +1,92 @@
+import Foundation
+
+/// Reading and writing single `.npy` files.
+public enum Npy {
+    /// Reads a `.npy` file. Large files are memory-mapped; the array views the mapping.
+    public static func read(contentsOf url: URL, options: NpyReadOptions = .init()) throws -> NpyArray {
+        try read(path: url.path, options: options)
+    }
+
+    /// Reads a `.npy` file by path.
+    public static func read(path: String, options: NpyReadOptions = .init()) throws -> NpyArray {
+        let buffer = try FileIO.readWholeFile(path)
+        do {
+            return try array(in: buffer, at: 0, count: buffer.count, options: options)
+        } catch {
+            throw error.addingLocation(file: path)
+        }
+    }
+
+    /// Parses `.npy` bytes held in memory (copied).
+    public static func read(bytes: [UInt8], options: NpyReadOptions = .init()) throws -> NpyArray {
+        let buffer = NpyBuffer(copying: bytes)
+        return try array(in: buffer, at: 0, count: buffer.count, options: options)
+    }
+
+    /// Parses `.npy` bytes held in memory (copied).
+    public static func read(bytes: UnsafeRawBufferPointer, options: NpyReadOptions = .init()) throws -> NpyArray {
+        let buffer = NpyBuffer(copying: bytes)
+        return try array(in: buffer, at: 0, count: buffer.count, options: options)
+    }
+
+    /// Reads a file the way `np.load` does: a `.npy` gives one array, a ZIP file an
+    /// archive, told apart by their first bytes (not by the file name).
+    public static func load(path: String, options: NpyReadOptions = .init()) throws -> NpyContents {
+        let buffer = try FileIO.readWholeFile(path)
+        let b = buffer.bytes
+        do {
+            if b.count >= 4, b[0] == 0x50, b[1] == 0x4B, (b[2] == 3 && b[3] == 4) || (b[2] == 5 && b[3] == 6) {
+                return .archive(try NpzArchive(buffer: buffer, path: path, options: options))
+            }
+            if b.count >= 1, b[0] == NpyFormat.magic[0] {
+                return .array(try array(in: buffer, at: 0, count: buffer.count, options: options))
+            }
+            throw NpyError(.unknownFormat(foundPrefix: Array(b.prefix(8))), offset: 0)
+        } catch {
+            throw error.addingLocation(file: path)
+        }
+    }
+
+    /// The array stored at `start..<start+count` of `buffer`, sharing its memory.
+    static func array(in buffer: NpyBuffer, at start: Int, count: Int, options: NpyReadOptions) throws(NpyError) -> NpyArray {
+        let region = UnsafeRawBufferPointer(rebasing: buffer.bytes[start..<(start + count)])
+        let header = try NpyFormat.readHeader(region, options: options)
+        return NpyArray(header: header, buffer: buffer, dataOffset: start + header.dataOffset)
+    }
+
+    /// The complete `.npy` encoding of `array` (header + data).
+    public static func encode(_ array: NpyArray) throws -> [UInt8] {
+        var out = try NpyFormat.encodeHeader(dtype: array.dtype, shape: array.shape, fortranOrder: array.fortranOrder)
+        array.withUnsafeDataBytes { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// Writes `array` as NumPy would (`np.save`): format 1.0 unless the header needs
+    /// 2.0, data in the array's own dtype and order. Written to a temporary file that
+    /// is renamed over `url` at the end.
+    public static func write(_ array: NpyArray, to url: URL) throws {
+        try write(array, path: url.path)
+    }
+
+    public static func write(_ array: NpyArray, path: String) throws {
+        let header = try NpyFormat.encodeHeader(dtype: array.dtype, shape: array.shape, fortranOrder: array.fortranOrder)
+        try AtomicFileWriter.write(to: path) { w in
+            try w.write(header)
+            try array.withUnsafeDataBytes { try w.write($0) }
+        }
+    }
+}
+
+extension Error {
+    /// Adds the file (and member) to an `NpyError`; other errors pass through.
+    func addingLocation(file: String?, member: String? = nil) -> Error {
+        guard let e = self as? NpyError else { return self }
+        return e.located(file: file, member: member)
+    }
+}
+
+/// What a file holds: one array (`.npy`) or an archive of them (`.npz`).
+public enum NpyContents {
+    case array(NpyArray)
+    case archive(NpzArchive)
+}

@@ -1,0 +1,124 @@
+/// Every failure NpyIO reports: what went wrong (`kind`) and where (file, archive member,
+/// byte offset). Nothing read from a file ever traps; it ends here.
+public struct NpyError: Error, Equatable, CustomStringConvertible, Sendable {
+    public enum Kind: Equatable, Sendable {
+        // Files and the operating system.
+        case cannotOpen(reason: String)
+        case ioFailed(operation: String, reason: String)
+        // The .npy format.
+        case notNpy(foundPrefix: [UInt8])
+        case unknownFormat(foundPrefix: [UInt8])
+        case unsupportedVersion(major: UInt8, minor: UInt8)
+        case truncated(reading: String, expected: Int, got: Int)
+        case headerTooLarge(length: Int, limit: Int)
+        case headerEncoding(encoding: String)
+        case headerSyntax(message: String, headerOffset: Int)
+        case headerNotDict(found: String)
+        case headerKeys(found: [String])
+        case invalidShape(found: String)
+        case invalidFortranOrder(found: String)
+        case invalidDescr(found: String)
+        case unsupportedDType(descr: String, reason: String)
+        case sizeOverflow(shape: [Int], itemSize: Int)
+        // The .npz (ZIP) container.
+        case notZip(reason: String)
+        case zipStructure(message: String)
+        case encryptedMember
+        case unsupportedCompression(method: Int)
+        case crcMismatch(expected: UInt32, found: UInt32)
+        case inflateFailed(message: String)
+        case sizeMismatch(expected: Int, found: Int)
+        case duplicateMember(name: String)
+        case noSuchMember(name: String, available: [String])
+        // Writing.
+        case invalidArray(message: String)
+        case headerTooLongToWrite(length: Int)
+    }
+
+    public var kind: Kind
+    /// Path of the file, when known.
+    public var file: String?
+    /// Name of the member inside an `.npz`, when the error is about one.
+    public var member: String?
+    /// Byte offset in the file (or in the member) where the problem was found.
+    public var offset: Int?
+
+    public init(_ kind: Kind, file: String? = nil, member: String? = nil, offset: Int? = nil) {
+        self.kind = kind
+        self.file = file
+        self.member = member
+        self.offset = offset
+    }
+
+    /// The same error with file (and member) filled in where still unknown.
+    func located(file: String?, member: String? = nil) -> NpyError {
+        var e = self
+        if e.file == nil { e.file = file }
+        if e.member == nil { e.member = member }
+        return e
+    }
+
+    public var description: String {
+        var where_: [String] = []
+        if let file { where_.append(file) }
+        if let member { where_.append("member '\(member)'") }
+        if let offset { where_.append("byte \(offset)") }
+        let prefix = where_.isEmpty ? "" : where_.joined(separator: ", ") + ": "
+        return prefix + message
+    }
+
+    /// The problem without the location.
+    public var message: String {
+        switch kind {
+        case .cannotOpen(let reason): return "cannot open: \(reason)"
+        case .ioFailed(let op, let reason): return "\(op) failed: \(reason)"
+        case .notNpy(let prefix):
+            return "not a .npy file: expected the magic string \\x93NUMPY, found \(Self.show(prefix))"
+        case .unknownFormat(let prefix):
+            return "not a .npy or .npz file: expected \\x93NUMPY or a ZIP signature, found \(Self.show(prefix))"
+        case .unsupportedVersion(let major, let minor):
+            return "unsupported .npy format version \(major).\(minor) (expected 1.0, 2.0 or 3.0)"
+        case .truncated(let what, let expected, let got):
+            return "file is truncated: reading \(what) needs \(expected) bytes, only \(got) present"
+        case .headerTooLarge(let length, let limit):
+            return "header is \(length) bytes, more than the limit of \(limit) (NumPy's max_header_size); raise the limit only for files you trust"
+        case .headerEncoding(let encoding): return "header is not valid \(encoding)"
+        case .headerSyntax(let message, let at): return "cannot parse header at header byte \(at): \(message)"
+        case .headerNotDict(let found): return "header is not a dictionary: \(found)"
+        case .headerKeys(let found):
+            return "header must have exactly the keys 'descr', 'fortran_order', 'shape'; found [\(found.joined(separator: ", "))]"
+        case .invalidShape(let found): return "shape is not valid: expected a tuple of non-negative ints, found \(found)"
+        case .invalidFortranOrder(let found): return "fortran_order is not a valid bool: \(found)"
+        case .invalidDescr(let found): return "descr is not valid: expected a dtype string such as '<f4', found \(found)"
+        case .unsupportedDType(let descr, let reason): return "dtype '\(descr)' is not supported: \(reason)"
+        case .sizeOverflow(let shape, let itemSize):
+            return "shape \(Self.shapeText(shape)) with \(itemSize)-byte items is too large to address"
+        case .notZip(let reason): return "not an .npz (ZIP) archive: \(reason)"
+        case .zipStructure(let message): return "corrupt .npz archive: \(message)"
+        case .encryptedMember: return "member is encrypted"
+        case .unsupportedCompression(let method):
+            return "compression method \(method) is not supported (only 0, stored, and 8, deflate)"
+        case .crcMismatch(let expected, let found):
+            return "CRC-32 mismatch: archive says 0x\(String(expected, radix: 16).leftPadded(to: 8)), data has 0x\(String(found, radix: 16).leftPadded(to: 8))"
+        case .inflateFailed(let message): return "cannot decompress: \(message)"
+        case .sizeMismatch(let expected, let found): return "size mismatch: expected \(expected) bytes, found \(found)"
+        case .duplicateMember(let name): return "archive holds '\(name)' twice"
+        case .noSuchMember(let name, let available):
+            return "no array '\(name)' in archive (has: \(available.isEmpty ? "nothing" : available.joined(separator: ", ")))"
+        case .invalidArray(let message): return "invalid array: \(message)"
+        case .headerTooLongToWrite(let length): return "header of \(length) bytes is too long to write"
+        }
+    }
+
+    static func show(_ bytes: [UInt8]) -> String {
+        if bytes.isEmpty { return "an empty file" }
+        return "b'" + bytes.map { b -> String in
+            (0x20...0x7e).contains(b) && b != 0x5c && b != 0x27 ? String(Character(Unicode.Scalar(b))) : "\\x" + String(b, radix: 16).leftPadded(to: 2)
+        }.joined() + "'"
+    }
+
+    /// A shape as Python prints it: `()`, `(3,)`, `(3, 0, 2)`.
+    public static func shapeText(_ shape: [Int]) -> String {
+        shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+    }
+}

@@ -1,2 +1,0 @@
-/// NpyIO: reads and writes NumPy's .npy and .npz files.
-public enum NpyIO {}

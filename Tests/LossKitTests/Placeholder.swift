@@ -1,0 +1,1 @@
+// Placeholder so the test target builds until LossKit tests land (from the npyio branch).
