@@ -14,9 +14,9 @@ public enum DType: String, Sendable, CustomStringConvertible {
 ///
 /// Kernels are generic over this protocol and are specialised for `Float` and `Double`
 /// by the compiler at the `switch dtype` dispatch in each op.
-public protocol TensorScalar: BinaryFloatingPoint, SIMDScalar, Sendable, Codable
+/// The SIMD `Vector` comes from ``KernelFloat``, the kernels' own element protocol.
+public protocol TensorScalar: KernelFloat
 where Self.RawSignificand: FixedWidthInteger {
-    associatedtype Vector: SIMD where Vector.Scalar == Self
     static var dtype: DType { get }
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
@@ -26,7 +26,6 @@ where Self.RawSignificand: FixedWidthInteger {
 }
 
 extension Float: TensorScalar {
-    public typealias Vector = SIMD16<Float>
     public static var dtype: DType { .float32 }
     @inline(__always) public static func exp(_ x: Float) -> Float { Foundation.expf(x) }
     @inline(__always) public static func log(_ x: Float) -> Float { Foundation.logf(x) }
@@ -36,7 +35,6 @@ extension Float: TensorScalar {
 }
 
 extension Double: TensorScalar {
-    public typealias Vector = SIMD8<Double>
     public static var dtype: DType { .float64 }
     @inline(__always) public static func exp(_ x: Double) -> Double { Foundation.exp(x) }
     @inline(__always) public static func log(_ x: Double) -> Double { Foundation.log(x) }
