@@ -37,7 +37,9 @@ extension LossCLI {
             // Everything is read and checked before anything is printed: a bad file
             // gives the error line alone, never half a report.
             var reports: [(name: String, array: NpyArray, stats: NpyStatistics)] = []
-            for path in files {
+            // A file named twice is reported once: JSON object keys must be unique.
+            var seen = Set<String>()
+            for path in files where seen.insert(path).inserted {
                 switch try Npy.load(path: path, options: options) {
                 case .array(let array):
                     reports.append((path, array, NpyStatistics(array)))
