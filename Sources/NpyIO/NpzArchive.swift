@@ -251,8 +251,11 @@ public struct NpzArchive: @unchecked Sendable {
 
     public static func write(_ arrays: [(String, NpyArray)], path: String, compressed: Bool, forceZip64: Bool = false) throws {
         var seen = Set<String>()
-        for (key, _) in arrays where !seen.insert(key).inserted {
-            throw NpyError(.duplicateMember(name: key), file: path)
+        for (key, _) in arrays {
+            guard seen.insert(key).inserted else { throw NpyError(.duplicateMember(name: key), file: path) }
+            guard key.utf8.count + 4 <= 0xFFFF else {
+                throw NpyError(.invalidArray(message: "key of \(key.utf8.count) bytes is longer than a ZIP member name can be"), file: path)
+            }
         }
         try AtomicFileWriter.write(to: path) { w in
             var central = ByteWriter()
@@ -261,18 +264,16 @@ public struct NpzArchive: @unchecked Sendable {
                 let header = try NpyFormat.encodeHeader(dtype: array.dtype, shape: array.shape, fortranOrder: array.fortranOrder)
                 let size = header.count + array.byteCount
                 let crc = header.withUnsafeBytes { h in array.withUnsafeDataBytes { Zlib.crc32($0, seed: Zlib.crc32(h)) } }
+                // Deflated first (in memory): the local header needs the compressed size.
                 var payload: [[UInt8]] = []
                 var compressedSize = size
                 if compressed {
-                    var pieces: [[UInt8]] = []
-                    var total = 0
                     try header.withUnsafeBytes { h in
                         try array.withUnsafeDataBytes { data in
-                            try Zlib.deflate([h, data]) { piece in pieces.append(Array(piece)); total += piece.count }
+                            try Zlib.deflate([h, data]) { payload.append(Array($0)) }
                         }
                     }
-                    payload = pieces
-                    compressedSize = total
+                    compressedSize = payload.reduce(0) { $0 + $1.count }
                 }
                 let offset = w.offset
                 let zip64 = forceZip64 || size >= 0xFFFF_FFFF || compressedSize >= 0xFFFF_FFFF

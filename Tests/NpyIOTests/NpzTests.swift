@@ -208,6 +208,11 @@ final class NpzTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["target.npz"])
         XCTAssertEqual(expectNpyError("dup") { try NpzArchive.write([("a", a), ("a", a)], path: dir.appendingPathComponent("d.npz").path, compressed: false) }?.kind,
                        .duplicateMember(name: "a"))
+        let long = String(repeating: "k", count: 70_000)
+        guard case .invalidArray? = expectNpyError("long key") { try NpzArchive.write([(long, a)], path: dir.appendingPathComponent("l.npz").path, compressed: false) }?.kind else {
+            return XCTFail("a 70,000-byte key was accepted")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["target.npz"])
     }
 
     /// The writer switches to format 2.0 when the header outgrows 16 bits (NumPy's rule).
