@@ -24,6 +24,8 @@ public struct NpzArchive: @unchecked Sendable {
     public let path: String?
     let buffer: NpyBuffer
     let entries: [Entry]
+    /// Entry index by key and by full member name.
+    private let index: [String: Int]
     let options: NpyReadOptions
     /// End of the member data region (where the central directory starts).
     let dataEnd: Int
@@ -60,14 +62,21 @@ public struct NpzArchive: @unchecked Sendable {
         let r = ByteReader(buffer.bytes)
         let (entries, cdStart) = try Self.readDirectory(r)
         self.entries = entries
+        var index: [String: Int] = [:]
+        for (i, e) in entries.enumerated() {
+            index[e.key] = i
+            if index[e.name] == nil { index[e.name] = i }
+        }
+        self.index = index
         dataEnd = cdStart
     }
 
     /// The array stored under `key` (or under the full member name).
     public func array(named key: String) throws -> NpyArray {
-        guard let entry = entries.first(where: { $0.key == key }) ?? entries.first(where: { $0.name == key }) else {
+        guard let i = index[key] else {
             throw NpyError(.noSuchMember(name: key, available: names), file: path)
         }
+        let entry = entries[i]
         do {
             return try extract(entry)
         } catch {
@@ -140,6 +149,7 @@ public struct NpzArchive: @unchecked Sendable {
 
         var entries: [Entry] = []
         entries.reserveCapacity(entryCount)
+        var keys = Set<String>()
         var p = cdOffset
         let cdEnd = cdOffset + cdSize
         for _ in 0..<entryCount {
@@ -184,9 +194,7 @@ public struct NpzArchive: @unchecked Sendable {
                 throw NpyError(.zipStructure(message: "member '\(name)' claims sizes or offsets beyond the archive"), offset: p)
             }
             let key = name.hasSuffix(".npy") ? String(name.dropLast(4)) : name
-            if entries.contains(where: { $0.key == key }) {
-                throw NpyError(.duplicateMember(name: key), offset: p)
-            }
+            guard keys.insert(key).inserted else { throw NpyError(.duplicateMember(name: key), offset: p) }
             entries.append(Entry(name: name, key: key, flags: flags, method: method, crc: crc,
                                  compressedSize: Int(csize), size: Int(usize), localHeaderOffset: Int(localOffset)))
             p += 46 + varLength
