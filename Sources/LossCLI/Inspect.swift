@@ -36,33 +36,54 @@ extension LossCLI {
             let options = NpyReadOptions(maxHeaderSize: maxHeaderSize)
             // Everything is read and checked before anything is printed: a bad file
             // gives the error line alone, never half a report.
-            var reports: [(name: String, array: NpyArray, stats: NpyStatistics)] = []
-            for path in files {
+            var reports: [ArrayReport] = []
+            // A file named twice is reported once: JSON object keys must be unique.
+            var seen = Set<String>()
+            let qualifyKeys = Set(files).count > 1
+            for path in files where seen.insert(path).inserted {
                 switch try Npy.load(path: path, options: options) {
                 case .array(let array):
-                    reports.append((path, array, NpyStatistics(array)))
+                    reports.append(ArrayReport(name: path, array: array))
                 case .archive(let archive):
                     for key in archive.names {
                         let array = try archive.array(named: key)
                         // Keys of one archive name its arrays; with several files the
                         // path keeps names apart, in the `bundle.npz:KEY` form inputs use.
-                        let name = files.count == 1 ? key : "\(path):\(key)"
-                        reports.append((name, array, NpyStatistics(array)))
+                        let name = qualifyKeys ? "\(path):\(key)" : key
+                        reports.append(ArrayReport(name: name, array: array))
                     }
                 }
             }
             switch output.resolved {
-            case .json: print(Self.json(reports.map { ($0.name, $0.array, $0.stats) }).rendered())
-            case .table: print(Self.table(reports.map { ($0.name, $0.array, $0.stats) }), terminator: "")
+            case .json: print(Self.json(reports).rendered())
+            case .table: print(Self.table(reports), terminator: "")
             }
         }
 
-        static func json(_ reports: [(String, NpyArray, NpyStatistics)]) -> JSONValue {
-            .object([("arrays", .object(reports.map { name, array, stats in
-                (name, .object([
-                    ("dtype", .string(array.dtype.descr)),
-                    ("shape", .array(array.shape.map { .int($0) })),
-                    ("fortran_order", .bool(array.fortranOrder)),
+        /// What is reported about one array; the data itself is not kept (a large
+        /// archive's members are released one by one).
+        struct ArrayReport {
+            var name: String
+            var dtype: String
+            var shape: [Int]
+            var fortranOrder: Bool
+            var stats: NpyStatistics
+            init(name: String, array: NpyArray) {
+                self.name = name
+                dtype = array.dtype.descr
+                shape = array.shape
+                fortranOrder = array.fortranOrder
+                stats = NpyStatistics(array)
+            }
+        }
+
+        static func json(_ reports: [ArrayReport]) -> JSONValue {
+            .object([("arrays", .object(reports.map { r in
+                let stats = r.stats
+                return (r.name, .object([
+                    ("dtype", .string(r.dtype)),
+                    ("shape", .array(r.shape.map { .int($0) })),
+                    ("fortran_order", .bool(r.fortranOrder)),
                     ("min", .double(stats.min)),
                     ("max", .double(stats.max)),
                     ("mean", .double(stats.mean)),
@@ -72,12 +93,13 @@ extension LossCLI {
             }))])
         }
 
-        static func table(_ reports: [(String, NpyArray, NpyStatistics)]) -> String {
+        static func table(_ reports: [ArrayReport]) -> String {
             var table = TextTable(["NAME", "DTYPE", "SHAPE", "ORDER", "MIN", "MAX", "MEAN", "SUM", "NONFINITE"])
             func number(_ v: Double?) -> String { v.map { String(format: "%.7g", $0) } ?? "-" }
-            for (name, array, stats) in reports {
+            for r in reports {
+                let stats = r.stats
                 table.append([
-                    name, array.dtype.descr, NpyError.shapeText(array.shape), array.fortranOrder ? "F" : "C",
+                    r.name, r.dtype, NpyError.shapeText(r.shape), r.fortranOrder ? "F" : "C",
                     number(stats.min), number(stats.max), number(stats.mean), number(stats.sum), String(stats.nonfinite),
                 ])
             }

@@ -24,6 +24,8 @@ public struct NpzArchive: @unchecked Sendable {
     public let path: String?
     let buffer: NpyBuffer
     let entries: [Entry]
+    /// Entry index by key and by full member name.
+    private let index: [String: Int]
     let options: NpyReadOptions
     /// End of the member data region (where the central directory starts).
     let dataEnd: Int
@@ -60,14 +62,21 @@ public struct NpzArchive: @unchecked Sendable {
         let r = ByteReader(buffer.bytes)
         let (entries, cdStart) = try Self.readDirectory(r)
         self.entries = entries
+        var index: [String: Int] = [:]
+        for (i, e) in entries.enumerated() {
+            index[e.key] = i
+            if index[e.name] == nil { index[e.name] = i }
+        }
+        self.index = index
         dataEnd = cdStart
     }
 
     /// The array stored under `key` (or under the full member name).
     public func array(named key: String) throws -> NpyArray {
-        guard let entry = entries.first(where: { $0.key == key }) ?? entries.first(where: { $0.name == key }) else {
+        guard let i = index[key] else {
             throw NpyError(.noSuchMember(name: key, available: names), file: path)
         }
+        let entry = entries[i]
         do {
             return try extract(entry)
         } catch {
@@ -140,6 +149,7 @@ public struct NpzArchive: @unchecked Sendable {
 
         var entries: [Entry] = []
         entries.reserveCapacity(entryCount)
+        var keys = Set<String>()
         var p = cdOffset
         let cdEnd = cdOffset + cdSize
         for _ in 0..<entryCount {
@@ -184,9 +194,7 @@ public struct NpzArchive: @unchecked Sendable {
                 throw NpyError(.zipStructure(message: "member '\(name)' claims sizes or offsets beyond the archive"), offset: p)
             }
             let key = name.hasSuffix(".npy") ? String(name.dropLast(4)) : name
-            if entries.contains(where: { $0.key == key }) {
-                throw NpyError(.duplicateMember(name: key), offset: p)
-            }
+            guard keys.insert(key).inserted else { throw NpyError(.duplicateMember(name: key), offset: p) }
             entries.append(Entry(name: name, key: key, flags: flags, method: method, crc: crc,
                                  compressedSize: Int(csize), size: Int(usize), localHeaderOffset: Int(localOffset)))
             p += 46 + varLength
@@ -251,8 +259,11 @@ public struct NpzArchive: @unchecked Sendable {
 
     public static func write(_ arrays: [(String, NpyArray)], path: String, compressed: Bool, forceZip64: Bool = false) throws {
         var seen = Set<String>()
-        for (key, _) in arrays where !seen.insert(key).inserted {
-            throw NpyError(.duplicateMember(name: key), file: path)
+        for (key, _) in arrays {
+            guard seen.insert(key).inserted else { throw NpyError(.duplicateMember(name: key), file: path) }
+            guard key.utf8.count + 4 <= 0xFFFF else {
+                throw NpyError(.invalidArray(message: "key of \(key.utf8.count) bytes is longer than a ZIP member name can be"), file: path)
+            }
         }
         try AtomicFileWriter.write(to: path) { w in
             var central = ByteWriter()
@@ -261,18 +272,16 @@ public struct NpzArchive: @unchecked Sendable {
                 let header = try NpyFormat.encodeHeader(dtype: array.dtype, shape: array.shape, fortranOrder: array.fortranOrder)
                 let size = header.count + array.byteCount
                 let crc = header.withUnsafeBytes { h in array.withUnsafeDataBytes { Zlib.crc32($0, seed: Zlib.crc32(h)) } }
+                // Deflated first (in memory): the local header needs the compressed size.
                 var payload: [[UInt8]] = []
                 var compressedSize = size
                 if compressed {
-                    var pieces: [[UInt8]] = []
-                    var total = 0
                     try header.withUnsafeBytes { h in
                         try array.withUnsafeDataBytes { data in
-                            try Zlib.deflate([h, data]) { piece in pieces.append(Array(piece)); total += piece.count }
+                            try Zlib.deflate([h, data]) { payload.append(Array($0)) }
                         }
                     }
-                    payload = pieces
-                    compressedSize = total
+                    compressedSize = payload.reduce(0) { $0 + $1.count }
                 }
                 let offset = w.offset
                 let zip64 = forceZip64 || size >= 0xFFFF_FFFF || compressedSize >= 0xFFFF_FFFF

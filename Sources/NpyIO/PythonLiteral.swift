@@ -193,9 +193,12 @@ struct PythonLiteralParser {
         }
         if isDict {
             // Python keeps the last value of a repeated key, at the first key's position.
+            // (Looked up by repr, which is one string per distinct literal: linear, not quadratic.)
             var unique: [(key: PythonLiteral, value: PythonLiteral)] = []
+            var position: [String: Int] = [:]
             for p in pairs {
-                if let i = unique.firstIndex(where: { $0.key == p.key }) { unique[i].value = p.value } else { unique.append(p) }
+                let repr = p.key.pythonRepr
+                if let i = position[repr] { unique[i].value = p.value } else { position[repr] = unique.count; unique.append(p) }
             }
             return .dict(unique)
         }

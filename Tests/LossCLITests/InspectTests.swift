@@ -80,6 +80,10 @@ final class InspectTests: XCTestCase {
         for f in files {
             assertStats(try XCTUnwrap(arrays["fixtures/npy/" + f] as? [String: Any]), try expected(f), f)
         }
+        // A file given twice is reported once.
+        let twice = try losscli(["inspect", "fixtures/npy/shape_0.npy", "fixtures/npy/shape_0.npy"])
+        XCTAssertEqual(twice.status, 0, twice.stderr)
+        XCTAssertEqual(twice.stdout.components(separatedBy: "shape_0.npy").count, 2, twice.stdout)
         // Keys come out in the order given.
         let order = files.compactMap { r.stdout.range(of: "\"fixtures/npy/\($0)\"")?.lowerBound }
         XCTAssertEqual(order, order.sorted())

@@ -51,6 +51,8 @@ final class MalformedNpyTests: XCTestCase {
         guard case .headerSyntax? = kind(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2L,), }", version: 3, data: f4x2)) else {
             return XCTFail("3L accepted in a 3.0 header")
         }
+        // A repeated key keeps its last value, as a Python dict literal does.
+        XCTAssertEqual(try Npy.read(bytes: npy("{'descr': '<f4', 'fortran_order': False, 'shape': (9,), 'shape': (2,)}", data: f4x2)).shape, [2])
         // An unpadded header and trailing bytes after the data are fine, as in NumPy.
         XCTAssertEqual(try Npy.read(bytes: npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,)}", data: f4x2 + [1, 2, 3], pad: false)).count, 2)
     }

@@ -208,6 +208,11 @@ final class NpzTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["target.npz"])
         XCTAssertEqual(expectNpyError("dup") { try NpzArchive.write([("a", a), ("a", a)], path: dir.appendingPathComponent("d.npz").path, compressed: false) }?.kind,
                        .duplicateMember(name: "a"))
+        let long = String(repeating: "k", count: 70_000)
+        guard case .invalidArray? = expectNpyError("long key") { try NpzArchive.write([(long, a)], path: dir.appendingPathComponent("l.npz").path, compressed: false) }?.kind else {
+            return XCTFail("a 70,000-byte key was accepted")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["target.npz"])
     }
 
     /// The writer switches to format 2.0 when the header outgrows 16 bits (NumPy's rule).
@@ -224,5 +229,33 @@ final class NpzTests: XCTestCase {
         let back = try Npy.read(bytes: bytes, options: NpyReadOptions(maxHeaderSize: 1 << 20))
         XCTAssertEqual(back.shape, shape)
         XCTAssertEqual(back.toFloat32(), [1])
+    }
+
+    /// Python's zipfile (which np.savez uses) writes a ZIP64 end record once an archive
+    /// has 65,535 members or more; such an archive is made on the fly (too big to commit).
+    /// It also guards against quadratic work in the number of members.
+    func testPythonZip64EndRecord() throws {
+        guard let python = pythonWithNumPy() else { throw XCTSkip("python3 with NumPy not available") }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("many.npz").path
+        let script = """
+        import io, sys, zipfile
+        import numpy as np
+        b = io.BytesIO(); np.lib.format.write_array(b, np.array([0], dtype="<i4"))
+        header = b.getvalue()[:-4]
+        with zipfile.ZipFile(sys.argv[1], "w") as z:
+            for i in range(70000):
+                z.writestr(f"a{i}.npy", header + int(i).to_bytes(4, "little"))
+        """
+        let r = try runProcess(python, ["-c", script, path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        XCTAssertNotNil(bytes.range(of: Data([0x50, 0x4b, 0x06, 0x06])), "no ZIP64 end record written")
+        let z = try NpzArchive.read(path: path)
+        XCTAssertEqual(z.names.count, 70000)
+        XCTAssertEqual(z.names.last, "a69999")
+        XCTAssertEqual(try z.array(named: "a69999").toFloat64(), [69999])
+        XCTAssertEqual(try z.array(named: "a12345").toFloat64(), [12345])
     }
 }
