@@ -1,1 +1,0 @@
-// Placeholder so the test target builds until LossKit tests land (from the npyio branch).
