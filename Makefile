@@ -24,7 +24,8 @@ test: deps
 	$(SWIFT) test
 
 demo: release
-	$(RELEASE_BIN) inspect fixtures/demo/pred.npy fixtures/demo/target.npy --format table
+	$(RELEASE_BIN) inspect fixtures/demo/pred.npy fixtures/demo/target.npy fixtures/demo/weight.npy --format table
+	$(RELEASE_BIN) eval --config fixtures/demo/loss.json --format table
 
 # Side-by-side benchmarks (bench/run.py): losscli against NumPy (and later PyTorch).
 bench: release
