@@ -106,6 +106,18 @@ OPS = {
     "concat": lambda xs, p: [torch.cat(xs, dim=p["dim"])],
     "chunk": lambda xs, p: list(torch.chunk(xs[0], p["chunks"], dim=p["dim"])),
     "pad": T(lambda x, pads, mode, value=0.0: F.pad(x, pads, mode=mode, value=value) if mode == "constant" else F.pad(x, pads, mode=mode)),
+    # image and linear-algebra ops (image.json, linalg.json); pairs are (height, width)
+    "conv2d": lambda xs, p: [F.conv2d(xs[0], xs[1], xs[2] if len(xs) > 2 else None, stride=p["stride"],
+                                      padding=p["padding"], dilation=p["dilation"], groups=p["groups"])],
+    "avg_pool2d": T(lambda x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override:
+                    F.avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)),
+    "max_pool2d": None,  # special: values and indices
+    "adaptive_avg_pool2d": T(lambda x, size: F.adaptive_avg_pool2d(x, size)),
+    "interpolate": T(lambda x, mode, size=None, scale_factor=None, align_corners=None:
+                     F.interpolate(x, size=size, scale_factor=scale_factor, mode=mode, align_corners=align_corners)),
+    "matmul": T(torch.matmul),
+    "bmm": T(torch.bmm),
+    "mm": T(torch.mm),
 }
 
 
@@ -113,14 +125,18 @@ def run(op, xs, p):
     if op == "max":
         v, i = torch.max(xs[0], dim=p["dim"], keepdim=p.get("keepdim", False))
         return [v], i
+    if op == "max_pool2d":
+        v, i = F.max_pool2d(xs[0], p["kernel"], p["stride"], p["padding"], p["dilation"], p["ceil_mode"], return_indices=True)
+        return [v], i
     return OPS[op](xs, p), None
 
 
 LINEAR = {"neg", "add", "sub", "add_scalar", "rsub_scalar", "mul_scalar", "div_scalar", "sum", "mean",
-          "reshape", "expand", "permute", "slice", "concat", "chunk", "pad", "max", "where"}
+          "reshape", "expand", "permute", "slice", "concat", "chunk", "pad", "max", "where",
+          "avg_pool2d", "max_pool2d", "adaptive_avg_pool2d", "interpolate"}
 
 
-def case(name, op, inputs, params=None, dtypes=("float32", "float64"), second=None, grad_mask=None):
+def case(name, op, inputs, params=None, dtypes=("float32", "float64"), second=None, grad_mask=None, terms=None):
     params = params or {}
     if second is None:
         second = op not in LINEAR  # their second derivatives are zero; Swift checks those by differences
@@ -136,6 +152,8 @@ def case(name, op, inputs, params=None, dtypes=("float32", "float64"), second=No
         c = {"name": name, "op": op, "dtype": dt, "params": params,
              "inputs": [dict(tdump(x), grad=x.requires_grad) for x in xs],
              "outputs": [tdump(o) for o in outs], "gout": [tdump(g) for g in gouts]}
+        if terms is not None:
+            c["terms"] = terms  # longest sum behind any value (sets the float32 tolerance)
         if idx is not None:
             c["indices"] = idx.reshape(-1).tolist()
         if dt == "float32" and op in ("sum", "mean", "norm"):
@@ -274,9 +292,102 @@ def shape_cases():
     return out
 
 
+def uniform(*shape):
+    """Values in [-1, 1) exactly representable in float32 (the float32 and float64 cases then
+    read the same numbers)."""
+    return np.round(rng.uniform(-1, 1, shape) * 2**20) / 2**20
+
+
+def image_cases():
+    global rng
+    rng = np.random.default_rng(20261128)   # own stream: independent of the other files
+    out = []
+    u = uniform
+    # conv2d: (name, x, w, bias?, stride, padding, dilation, groups)
+    convs = [("basic", (2, 3, 7, 9), (4, 3, 3, 3), True, (1, 1), (1, 1), (1, 1), 1),
+             ("stride2_pad_dil_groups", (1, 4, 9, 10), (6, 2, 3, 2), True, (2, 2), (1, 2), (2, 1), 2),
+             ("depthwise5", (1, 3, 8, 7), (3, 1, 5, 5), False, (1, 1), (2, 2), (1, 1), 3),
+             ("stride23_tail", (2, 2, 8, 8), (3, 2, 3, 3), False, (2, 3), (0, 0), (1, 1), 1),
+             ("pointwise", (1, 5, 4, 4), (7, 5, 1, 1), True, (1, 1), (0, 0), (1, 1), 1),
+             ("sobel_like", (2, 1, 6, 5), (1, 1, 3, 3), False, (1, 1), (1, 1), (1, 1), 1),
+             ("tiles", (1, 17, 6, 6), (13, 17, 3, 3), True, (1, 1), (1, 1), (1, 1), 1),
+             ("depthwise_stride2_dil", (2, 4, 9, 9), (8, 1, 3, 3), True, (2, 2), (2, 2), (2, 2), 4)]
+    for name, xs, ws, bias, st, pd, dl, gr in convs:
+        ins = [u(*xs), u(*ws)] + ([u(ws[0])] if bias else [])
+        oh = (xs[2] + 2 * pd[0] - dl[0] * (ws[2] - 1) - 1) // st[0] + 1
+        ow = (xs[3] + 2 * pd[1] - dl[1] * (ws[3] - 1) - 1) // st[1] + 1
+        khw = ws[2] * ws[3]
+        terms = max(ws[1] * khw, ws[0] // gr * khw, xs[0] * oh * ow)
+        out += case(f"conv2d_{name}", "conv2d", ins, {"stride": list(st), "padding": list(pd), "dilation": list(dl), "groups": gr}, terms=terms)
+    # avg_pool2d
+    for name, xs, k, st, pd, ceil, cip, div in [
+            ("k3s2p1", (2, 3, 9, 8), (3, 3), (2, 2), (1, 1), False, True, None),
+            ("ceil_nopad_count", (1, 2, 7, 10), (3, 2), (2, 3), (1, 1), True, False, None),
+            ("ceil_count", (1, 2, 7, 10), (3, 3), (2, 2), (1, 0), True, True, None),
+            ("divisor", (1, 2, 6, 7), (3, 3), (2, 2), (1, 1), False, True, 5),
+            ("default_stride", (2, 1, 6, 8), (2, 2), None, (0, 0), False, True, None)]:
+        out += case(f"avg_pool2d_{name}", "avg_pool2d", [u(*xs)],
+                    {"kernel": list(k), "stride": list(st) if st else None, "padding": list(pd), "ceil_mode": ceil,
+                     "count_include_pad": cip, "divisor_override": div}, terms=k[0] * k[1])
+    # max_pool2d (values on a grid: ties keep the first maximum)
+    for name, xs, k, st, pd, dl, ceil in [
+            ("k3s2p1", (2, 2, 9, 8), (3, 3), (2, 2), (1, 1), (1, 1), False),
+            ("dil_ceil", (1, 3, 9, 7), (3, 2), (2, 1), (1, 0), (2, 1), True),
+            ("default_stride", (1, 2, 6, 6), (2, 2), None, (0, 0), (1, 1), False)]:
+        x = np.round(u(*xs) * 4) / 4
+        out += case(f"max_pool2d_{name}", "max_pool2d", [x],
+                    {"kernel": list(k), "stride": list(st) if st else list(k), "padding": list(pd), "dilation": list(dl),
+                     "ceil_mode": ceil}, terms=k[0] * k[1])
+    for xs, size in [((2, 3, 7, 9), (3, 4)), ((1, 2, 5, 5), (5, 5)), ((1, 1, 6, 4), (4, 6)), ((1, 2, 5, 6), (1, 1))]:
+        out += case(f"adaptive_avg_pool2d_{xs}_{size}", "adaptive_avg_pool2d", [u(*xs)], {"size": list(size)},
+                    terms=max(xs[2] * xs[3], 16))
+    # interpolate: (name, x, params)
+    for name, xs, p in [
+            ("nearest_size", (1, 2, 3, 4), {"mode": "nearest", "size": [5, 7]}),
+            ("nearest_x2", (1, 2, 3, 4), {"mode": "nearest", "scale_factor": [2.0, 2.0]}),
+            ("nearest_down", (1, 1, 7, 9), {"mode": "nearest", "size": [3, 4]}),
+            ("nearest_1.7", (1, 2, 3, 5), {"mode": "nearest", "scale_factor": [1.7, 1.7]}),
+            ("bilinear_ac_up", (2, 2, 3, 4), {"mode": "bilinear", "size": [7, 9], "align_corners": True}),
+            ("bilinear_up", (2, 2, 3, 4), {"mode": "bilinear", "size": [7, 9], "align_corners": False}),
+            ("bilinear_ac_down", (1, 2, 6, 5), {"mode": "bilinear", "size": [2, 3], "align_corners": True}),
+            ("bilinear_down", (1, 2, 6, 5), {"mode": "bilinear", "size": [2, 3], "align_corners": False}),
+            ("bilinear_ac_to1", (1, 1, 4, 4), {"mode": "bilinear", "size": [1, 1], "align_corners": True}),
+            ("bilinear_scale_2.5", (1, 1, 3, 4), {"mode": "bilinear", "scale_factor": [2.5, 2.5], "align_corners": False}),
+            ("bicubic_up", (1, 2, 3, 5), {"mode": "bicubic", "size": [6, 10], "align_corners": False}),
+            ("bicubic_x4", (2, 1, 2, 2), {"mode": "bicubic", "size": [8, 8], "align_corners": False}),
+            ("bicubic_ac_up", (1, 2, 3, 5), {"mode": "bicubic", "size": [7, 11], "align_corners": True}),
+            ("bicubic_down", (1, 1, 9, 8), {"mode": "bicubic", "size": [4, 3], "align_corners": False}),
+            ("bicubic_ac_down", (1, 1, 9, 8), {"mode": "bicubic", "size": [4, 3], "align_corners": True}),
+            ("bicubic_scale_2.5", (1, 1, 3, 4), {"mode": "bicubic", "scale_factor": [2.5, 2.5], "align_corners": False})]:
+        out += case(f"interpolate_{name}", "interpolate", [u(*xs)], p, terms=64)
+    return out
+
+
+def linalg_cases():
+    global rng
+    rng = np.random.default_rng(20261129)
+    out = []
+    u = uniform
+    for sa, sb in [((3, 5), (5, 4)), ((17, 33), (33, 9)), ((2, 1, 3, 5), (4, 5, 2)), ((3, 4, 5), (5, 6)),
+                   ((5,), (5, 4)), ((2, 3, 5), (5,)), ((5,), (5,)), ((1, 7), (7, 1)), ((2, 3, 0), (0, 4))]:
+        k = sa[-1]
+        m, n = (sa[-2] if len(sa) > 1 else 1), (sb[-1] if len(sb) > 1 else 1)
+        reps = int(np.prod(np.broadcast_shapes(sa[:-2], sb[:-2]))) if len(sa) > 2 or len(sb) > 2 else 1
+        out += case(f"matmul_{sa}_{sb}", "matmul", [u(*sa), u(*sb)], terms=max(k, m * reps, n * reps, 16))
+    out += case("bmm", "bmm", [u(3, 4, 5), u(3, 5, 6)], terms=16)
+    out += case("bmm_tiles", "bmm", [u(2, 13, 20), u(2, 20, 19)], terms=20)
+    out += case("mm", "mm", [u(7, 9), u(9, 17)], terms=17)
+    return out
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
-    for name, fn in [("unary", unary_cases), ("binary", binary_cases), ("reduce", reduce_cases), ("shape", shape_cases)]:
+    files = [("unary", unary_cases), ("binary", binary_cases), ("reduce", reduce_cases), ("shape", shape_cases),
+             ("image", image_cases), ("linalg", linalg_cases)]
+    only = set(sys.argv[1:])   # e.g. `image linalg`: regenerate only these files
+    for name, fn in files:
+        if only and name not in only:
+            continue
         cases = fn()
         path = os.path.join(OUT, f"{name}.json")
         with open(path, "w") as f:
