@@ -91,9 +91,7 @@ struct GANObjective {
                 throw LossError.invalidInput(argument: "input",
                     message: "cannot resize input \(formatShape(input.shape)) to the mask's size \(formatShape(mask.shape)): empty spatial dimension")
             }
-            let map = SeparableMap.bilinearAlignCorners(from: (input.shape[2], input.shape[3]),
-                                                        to: (mask.shape[2], mask.shape[3]), dtype: input.dtype)
-            x = try map.apply(input)
+            x = try interpolate(input, size: (mask.shape[2], mask.shape[3]), mode: .bilinear, alignCorners: true)
         }
         let target: Tensor
         if isDisc && !targetIsReal {

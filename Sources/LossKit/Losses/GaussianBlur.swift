@@ -2,13 +2,14 @@ import Foundation
 
 /// MMagic's `GaussianBlur` (kernel 71×71, sigma 10, zero padding 35, one kernel per channel),
 /// used by GANLoss `smgan` on the mask; MMagic detaches its output, so this is a constant
-/// (no gradient) computed directly.
+/// (no gradient): a grouped `conv2d`.
 ///
 /// The kernel is built the way MMagic builds it, in float32 whatever the data's dtype:
 /// `g[x] = expf(float32(−(x − 35)² / 200))` (a Python float made a float32 tensor), the 1-D
 /// kernel `g / sum(g)` and the 2-D kernel the float32 outer product. The float32 rounding of
 /// each 2-D entry is kept (a float64 blur then matches MMagic to 1e-16, which a separable blur
-/// with unrounded products would not).
+/// with unrounded products would not). The kernel is then cast to the data's dtype, as MMagic's
+/// `self.kernel.to(x.dtype)`.
 enum GaussianBlur {
     static let kernelSize = 71
     static let sigma = 10.0
@@ -50,44 +51,18 @@ enum GaussianBlur {
     /// 2-D kernel entries `k[a] * k[b]` rounded to float32, row-major 71×71.
     static let kernel2D: [Float] = kernel1D.flatMap { a in kernel1D.map { b in a * b } }
 
-    /// Blurs a 4-D tensor per channel. The result does not require a gradient.
+    /// Blurs a 4-D tensor per channel: `conv2d(x, kernel repeated C times, padding=35,
+    /// groups=C)` in `x`'s dtype, as MMagic does. The result does not require a gradient.
     static func blur(_ x: Tensor) throws -> Tensor {
         guard x.rank == 4 else {
             throw LossError.invalidInput(argument: "mask", message: "must be 4-D (N,C,H,W) for the Gaussian blur, found shape \(formatShape(x.shape))")
         }
         guard x.count > 0 else { return x.detach() }
-        let (h, w) = (x.shape[2], x.shape[3])
-        let planes = x.shape[0] * x.shape[1]
-        let src = x.toFloat64()
-        let k = kernel2D.map(Double.init)
+        let c = x.shape[1]
+        let taps = kernel2D.map(Double.init)
+        let weight = try Tensor(shape: [c, 1, kernelSize, kernelSize],
+                                values: Array([[Double]](repeating: taps, count: c).joined()), dtype: x.dtype)
         let half = kernelSize / 2
-        var dst = [Double](repeating: 0, count: src.count)
-        // One chunk per output row (rows are independent). Each output accumulates its valid
-        // taps in a fixed order (kernel row a, then column b); looping over the outputs j
-        // innermost keeps that order per output and lets the loop vectorise over j.
-        src.withUnsafeBufferPointer { s in
-            k.withUnsafeBufferPointer { k in
-                dst.withUnsafeMutableBufferPointer { d in
-                    let d = d   // the chunks write disjoint rows
-                    parallelChunks(planes * h) { row in
-                        let base = (row / h) * h * w
-                        let i = row % h
-                        let out = d.baseAddress! + base + i * w
-                        for a in max(0, half - i)..<min(kernelSize, half - i + h) {
-                            let srcRow = s.baseAddress! + base + (i + a - half) * w
-                            for b in 0..<kernelSize {
-                                // Output j reads column j + b − half: valid for j in [half − b, half − b + w).
-                                let lo = max(0, half - b), hi = min(w, half - b + w)
-                                guard lo < hi else { continue }
-                                let kab = k[a * kernelSize + b]
-                                let shifted = srcRow + (b - half)
-                                for j in lo..<hi { out[j] += kab * shifted[j] }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return try Tensor(shape: x.shape, values: dst, dtype: x.dtype)
+        return try withNoGrad { try conv2d(x.detach(), weight, padding: (half, half), groups: c) }
     }
 }

@@ -4,8 +4,8 @@
 /// cross-correlation with zero padding 1 (PyTorch `conv2d`), then
 /// `w * (l1(gx_p, gx_t, weight, reduction) + l1(gy_p, gy_t, weight, reduction))`.
 /// MMagic's kernel has one input channel, so only C = 1 is accepted (an error otherwise).
-/// No `sample_wise` (MMagic passes none). Both kernels are outer products of 3-tap filters
-/// (`kx = [1,2,1]ᵀ ⊗ [1,0,−1]`, `ky = [1,0,−1]ᵀ ⊗ [1,2,1]`), applied as a separable map.
+/// No `sample_wise` (MMagic passes none). The Sobel filters run as `conv2d` with a (1, 1, 3, 3)
+/// weight, as in MMagic.
 public struct GradientLoss: LossModule {
     public static let declaration = LossTypeDeclaration(
         name: "GradientLoss", summary: "L1 loss between Sobel x/y gradients of pred and target (single-channel).",
@@ -38,13 +38,19 @@ public struct GradientLoss: LossModule {
             throw LossError.invalidInput(argument: "pred",
                 message: "pred \(formatShape(pred.shape)) has \(pred.shape[1]) channels; MMagic's Sobel kernel takes 1 input channel")
         }
-        let (h, w) = (pred.shape[2], pred.shape[3])
-        let sobelX = SeparableMap.correlate3(height: h, width: w, vertical: [1, 2, 1], horizontal: [1, 0, -1])
-        let sobelY = SeparableMap.correlate3(height: h, width: w, vertical: [1, 0, -1], horizontal: [1, 2, 1])
         let l1: (Fused, Fused) -> Fused = { ($0 - $1).abs() }
-        let gx = try reducer(sobelX.apply(pred), sobelX.apply(target), weight: weight, fused: l1)
-        let gy = try reducer(sobelY.apply(pred), sobelY.apply(target), weight: weight, fused: l1)
+        let gx = try reducer(Self.sobel(pred, Self.kernelX), Self.sobel(target, Self.kernelX), weight: weight, fused: l1)
+        let gy = try reducer(Self.sobel(pred, Self.kernelY), Self.sobel(target, Self.kernelY), weight: weight, fused: l1)
         return try (gx + gy) * lossWeight
+    }
+
+    /// MMagic's Sobel kernels, row-major 3×3.
+    static let kernelX: [Double] = [1, 0, -1, 2, 0, -2, 1, 0, -1]
+    static let kernelY: [Double] = [1, 2, 1, 0, 0, 0, -1, -2, -1]
+
+    /// `conv2d(x, kernel, padding=1)` with the (1, 1, 3, 3) kernel in `x`'s dtype.
+    static func sobel(_ x: Tensor, _ kernel: [Double]) throws -> Tensor {
+        try conv2d(x, Tensor(shape: [1, 1, 3, 3], values: kernel, dtype: x.dtype), padding: (1, 1))
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
         .value(try self(x.tensor("pred"), x.tensor("target"), weight: x.optionalTensor("weight")))

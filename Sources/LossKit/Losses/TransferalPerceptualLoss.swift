@@ -49,8 +49,7 @@ public struct TransferalPerceptualLoss: LossModule {
                     throw LossError.invalidInput(argument: "soft_attention",
                         message: "attention at level \(i) \(formatShape(target)) does not broadcast against maps[\(i)] \(formatShape(maps[i].shape))")
                 }
-                let map = SeparableMap.bicubic(from: (h, w), to: (target[2], target[3]), dtype: soft.dtype)
-                softs.append(try map.apply(soft))
+                softs.append(try interpolate(soft, size: (target[2], target[3]), mode: .bicubic, alignCorners: false))
             }
         } else {
             softs = [nil, nil, nil]
