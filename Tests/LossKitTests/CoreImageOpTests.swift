@@ -265,3 +265,41 @@ final class CoreImageOpSecondOrderTests: XCTestCase {
         }
     }
 }
+
+/// Empty extents PyTorch accepts give empty (or zero) results and gradients, never a trap.
+final class CoreImageOpEmptyTests: XCTestCase {
+    func testEmptyBatchesAndChannels() throws {
+        for dtype in [DType.float32, .float64] {
+            let x = try Tensor.zeros(shape: [0, 2, 5, 5], dtype: dtype).requiringGrad()
+            let w = try Tensor.ones(shape: [3, 2, 3, 3], dtype: dtype).requiringGrad()
+            let outs: [Tensor] = [
+                try conv2d(x, w, padding: (1, 1)),
+                try avgPool2d(x, kernel: (2, 2)),
+                try maxPool2d(x, kernel: (2, 2)),
+                try adaptiveAvgPool2d(x, outputSize: (2, 3)),
+                try interpolate(x, size: (7, 3), mode: .bicubic),
+            ]
+            for o in outs {
+                XCTAssertEqual(o.count, 0)
+                let g = try grad(o.sum(), wrt: [x, w], createGraph: true)
+                XCTAssertEqual(g[0].shape, x.shape)
+                XCTAssertEqual(g[1].toFloat64(), [Double](repeating: 0, count: w.count))
+            }
+            // No output channels: the input gradient is zero.
+            let x1 = try Tensor.ones(shape: [1, 2, 4, 4], dtype: dtype).requiringGrad()
+            let y = try conv2d(x1, Tensor.zeros(shape: [0, 2, 3, 3], dtype: dtype))
+            XCTAssertEqual(y.shape, [1, 0, 2, 2])
+            XCTAssertEqual(try grad(y.sum(), wrt: [x1])[0].toFloat64(), [Double](repeating: 0, count: 32))
+            // Empty inner dimension: zeros, as torch.matmul.
+            let a = try Tensor.ones(shape: [2, 3, 0], dtype: dtype).requiringGrad()
+            let b = try Tensor.ones(shape: [0, 4], dtype: dtype).requiringGrad()
+            let p = try matmul(a, b)
+            XCTAssertEqual(p.shape, [2, 3, 4])
+            XCTAssertEqual(p.toFloat64(), [Double](repeating: 0, count: 24))
+            let gp = try grad(p.sum(), wrt: [a, b])
+            XCTAssertEqual(gp[0].shape, a.shape)
+            XCTAssertEqual(gp[1].shape, b.shape)
+            XCTAssertEqual(try matmul(Tensor.ones(shape: [0, 3], dtype: dtype), Tensor.ones(shape: [3, 2], dtype: dtype)).shape, [0, 2])
+        }
+    }
+}

@@ -151,7 +151,8 @@ public func maxPool2dWithIndices(_ input: Tensor, kernel: (Int, Int), stride: (I
     var indices = [Int](repeating: 0, count: y.count)
     func run<T: TensorScalar>(_: T.Type) {
         indices.withUnsafeMutableBufferPointer { idx in
-            maxPool2dForward(g, input: input.pointer(T.self), output: y.mutablePointer(T.self), indices: idx.baseAddress!)
+            guard let base = idx.baseAddress else { return }   // empty output: nothing to pool
+            maxPool2dForward(g, input: input.pointer(T.self), output: y.mutablePointer(T.self), indices: base)
         }
     }
     if input.dtype == .float32 { run(Float.self) } else { run(Double.self) }
@@ -165,7 +166,10 @@ func maxPool2dScatter(_ gy: Tensor, _ indices: [Int], _ g: Pool2dGeometry) -> Te
     let gx = Tensor(uninitializedShape: g.inputShape, dtype: gy.dtype)
     func run<T: TensorScalar>(_: T.Type) {
         indices.withUnsafeBufferPointer { idx in
-            maxPool2dBackward(g, indices: idx.baseAddress!, gradOutput: gy.pointer(T.self), gradInput: gx.mutablePointer(T.self))
+            guard let base = idx.baseAddress else {   // empty output, so the input is empty too
+                gx.mutablePointer(T.self).initialize(repeating: 0, count: gx.count); return
+            }
+            maxPool2dBackward(g, indices: base, gradOutput: gy.pointer(T.self), gradInput: gx.mutablePointer(T.self))
         }
     }
     if gy.dtype == .float32 { run(Float.self) } else { run(Double.self) }
@@ -177,7 +181,8 @@ func maxPool2dGatherOp(_ x: Tensor, _ indices: [Int], _ g: Pool2dGeometry) -> Te
     let y = Tensor(uninitializedShape: g.outputShape, dtype: x.dtype)
     func run<T: TensorScalar>(_: T.Type) {
         indices.withUnsafeBufferPointer { idx in
-            maxPool2dGather(g, indices: idx.baseAddress!, source: x.pointer(T.self), output: y.mutablePointer(T.self))
+            guard let base = idx.baseAddress else { return }
+            maxPool2dGather(g, indices: base, source: x.pointer(T.self), output: y.mutablePointer(T.self))
         }
     }
     if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
