@@ -1,3 +1,4 @@
 print("LossBench")
 try CoreBench.run()
 KernelBench.run()
+try OpBench.run()

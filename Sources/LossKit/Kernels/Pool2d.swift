@@ -9,6 +9,11 @@
 // Max pooling with fixed indices is linear too: the derivative of `maxPool2dBackward` in its
 // gradient is `maxPool2dGather` (the same indices read instead of written), and of
 // `maxPool2dGather` it is `maxPool2dBackward`.
+//
+// The three max-pooling kernels are specialised without `exported: true`: with it, Swift 6.3.1
+// in release (-O, whole module) did not emit the exported Float/Double entry points, so any
+// caller (LossBench, the max_pool2d op) failed to link ("undefined reference to
+// ...maxPool2dForward...Ts5"). Callers in LossKit get the specialisations all the same.
 
 /// Planes per parallel chunk for a plane size: about 64K elements per chunk.
 @inline(__always)
@@ -98,8 +103,8 @@ public func avgPool2dBackward<T: KernelFloat>(
 /// NaN in the window), ties keep the first maximum, and a window of only −inf reports its
 /// first in-bounds pixel. Preconditions: `g` from `Pool2dGeometry`; `input` holds
 /// `g.inputShape` values, `output` and `indices` `g.outputShape` (overwritten).
-@_specialize(exported: true, where T == Float)
-@_specialize(exported: true, where T == Double)
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 public func maxPool2dForward<T: KernelFloat>(
     _ g: Pool2dGeometry, input: UnsafePointer<T>,
     output: UnsafeMutablePointer<T>, indices: UnsafeMutablePointer<Int>
@@ -144,8 +149,8 @@ public func maxPool2dForward<T: KernelFloat>(
 /// in output order, on a zeroed `gradInput` (overwritten).
 ///
 /// Preconditions: `indices` from `maxPool2dForward` with the same `g` (each in `0..<H·W`).
-@_specialize(exported: true, where T == Float)
-@_specialize(exported: true, where T == Double)
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 public func maxPool2dBackward<T: KernelFloat>(
     _ g: Pool2dGeometry, indices: UnsafePointer<Int>,
     gradOutput: UnsafePointer<T>, gradInput: UnsafeMutablePointer<T>
@@ -163,8 +168,8 @@ public func maxPool2dBackward<T: KernelFloat>(
 /// `output[plane][o] = source[plane][indices[o]]`: the derivative of `maxPool2dBackward` in
 /// its gradient (double backward of max pooling), and max pooling's forward with the indices
 /// frozen. `source` holds `g.inputShape` values, `output` `g.outputShape` (overwritten).
-@_specialize(exported: true, where T == Float)
-@_specialize(exported: true, where T == Double)
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 public func maxPool2dGather<T: KernelFloat>(
     _ g: Pool2dGeometry, indices: UnsafePointer<Int>,
     source: UnsafePointer<T>, output: UnsafeMutablePointer<T>
