@@ -310,7 +310,7 @@ def image_cases():
              ("stride23_tail", (2, 2, 8, 8), (3, 2, 3, 3), False, (2, 3), (0, 0), (1, 1), 1),
              ("pointwise", (1, 5, 4, 4), (7, 5, 1, 1), True, (1, 1), (0, 0), (1, 1), 1),
              ("sobel_like", (2, 1, 6, 5), (1, 1, 3, 3), False, (1, 1), (1, 1), (1, 1), 1),
-             ("tiles", (1, 17, 6, 6), (13, 17, 3, 3), True, (1, 1), (1, 1), (1, 1), 1),
+             ("tiles", (1, 9, 5, 6), (7, 9, 3, 3), True, (1, 1), (1, 1), (1, 1), 1),   # 7 rows: past one 6-row tile
              ("depthwise_stride2_dil", (2, 4, 9, 9), (8, 1, 3, 3), True, (2, 2), (2, 2), (2, 2), 4)]
     for name, xs, ws, bias, st, pd, dl, gr in convs:
         ins = [u(*xs), u(*ws)] + ([u(ws[0])] if bias else [])
