@@ -181,6 +181,7 @@ final class CoreImageOpSecondOrderTests: XCTestCase {
             for (a, b) in zip(an, fd) { worst = max(worst, Swift.abs(a - b) / scale) }
             XCTAssertGreaterThan(an.map(Swift.abs).max() ?? 0, 1e-3, "\(name): Hessian-vector product of input \(i) is zero; the test would not see a missing rule")
         }
+        print("Hessian-vector product \(name): worst scaled error \(String(format: "%.2g", worst)) (tolerance \(tol))")
         XCTAssertLessThanOrEqual(worst, tol, name)
     }
 

@@ -15,7 +15,7 @@
 
 /// Runs a kernel geometry initialiser, turning its `KernelShapeError` into a `TensorError`
 /// that names the op and the shapes involved.
-func imageGeometry<G>(_ shapes: [(String, [Int])], _ make: () throws -> G) throws -> G {
+func validatedGeometry<G>(_ shapes: [(String, [Int])], _ make: () throws -> G) throws -> G {
     do { return try make() } catch let e as KernelShapeError {
         let listed = shapes.map { "\($0.0) \(formatShape($0.1))" }.joined(separator: ", ")
         throw TensorError.invalidArgument(op: e.op, message: "\(e.message) [\(listed)]")
@@ -41,7 +41,7 @@ public func conv2d(_ input: Tensor, _ weight: Tensor, bias: Tensor? = nil,
     var named = [("input", input), ("weight", weight)]
     if let bias { named.append(("bias", bias)) }
     try requireSameDType("conv2d", named)
-    let g = try imageGeometry(named.map { ($0.0, $0.1.shape) }) {
+    let g = try validatedGeometry(named.map { ($0.0, $0.1.shape) }) {
         try Conv2dGeometry(input: input.shape, weight: weight.shape, bias: bias?.shape,
                            stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
@@ -100,7 +100,7 @@ func conv2dWeightGrad(_ gy: Tensor, _ x: Tensor, _ g: Conv2dGeometry) -> Tensor 
 public func avgPool2d(_ input: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil,
                       padding: (Int, Int) = (0, 0), ceilMode: Bool = false,
                       countIncludePad: Bool = true, divisorOverride: Int? = nil) throws -> Tensor {
-    let g = try imageGeometry([("input", input.shape)]) {
+    let g = try validatedGeometry([("input", input.shape)]) {
         try Pool2dGeometry(op: "avg_pool2d", input: input.shape, kernel: kernel, stride: stride,
                            padding: padding, ceilMode: ceilMode)
     }
@@ -143,7 +143,7 @@ public func maxPool2d(_ input: Tensor, kernel: (Int, Int), stride: (Int, Int)? =
 public func maxPool2dWithIndices(_ input: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil,
                                  padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
                                  ceilMode: Bool = false) throws -> (values: Tensor, indices: [Int]) {
-    let g = try imageGeometry([("input", input.shape)]) {
+    let g = try validatedGeometry([("input", input.shape)]) {
         try Pool2dGeometry(op: "max_pool2d", input: input.shape, kernel: kernel, stride: stride,
                            padding: padding, dilation: dilation, ceilMode: ceilMode)
     }
@@ -191,7 +191,7 @@ func maxPool2dGatherOp(_ x: Tensor, _ indices: [Int], _ g: Pool2dGeometry) -> Te
 
 /// `torch.nn.functional.adaptive_avg_pool2d(input, outputSize)` on (N, C, H, W).
 public func adaptiveAvgPool2d(_ input: Tensor, outputSize: (Int, Int)) throws -> Tensor {
-    let g = try imageGeometry([("input", input.shape)]) {
+    let g = try validatedGeometry([("input", input.shape)]) {
         try AdaptivePool2dGeometry(input: input.shape, outputSize: outputSize)
     }
     return adaptiveAvgPool2dApply(input, g)
@@ -223,7 +223,7 @@ func adaptiveAvgPool2dAdjoint(_ gy: Tensor, _ g: AdaptivePool2dGeometry) -> Tens
 public func interpolate(_ input: Tensor, size: (Int, Int)? = nil, scaleFactor: (Double, Double)? = nil,
                         mode: ResizeMode = .nearest, alignCorners: Bool? = nil,
                         recomputeScaleFactor: Bool = false) throws -> Tensor {
-    let g: Resize2dGeometry = try imageGeometry([("input", input.shape)]) {
+    let g: Resize2dGeometry = try validatedGeometry([("input", input.shape)]) {
         switch (size, scaleFactor) {
         case let (s?, nil):
             return try Resize2dGeometry(input: input.shape, size: s, mode: mode, alignCorners: alignCorners)

@@ -10,14 +10,14 @@
 /// `torch.bmm(a, b)`: `a` (B, m, k) times `b` (B, k, n) → (B, m, n).
 public func bmm(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     try requireSameDType("bmm", [("a", a), ("b", b)])
-    _ = try imageGeometry([("a", a.shape), ("b", b.shape)]) { try GemmGeometry.bmm(a: a.shape, b: b.shape) }
+    _ = try validatedGeometry([("a", a.shape), ("b", b.shape)]) { try GemmGeometry.bmm(a: a.shape, b: b.shape) }
     return batchedProduct(a, b, transA: false, transB: false)
 }
 
 /// `torch.mm(a, b)`: `a` (m, k) times `b` (k, n) → (m, n).
 public func mm(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     try requireSameDType("mm", [("a", a), ("b", b)])
-    let g = try imageGeometry([("a", a.shape), ("b", b.shape)]) { try GemmGeometry.mm(a: a.shape, b: b.shape) }
+    let g = try validatedGeometry([("a", a.shape), ("b", b.shape)]) { try GemmGeometry.mm(a: a.shape, b: b.shape) }
     return try batchedProduct(a.reshape([1, g.m, g.k]), b.reshape([1, g.k, g.n]), transA: false, transB: false)
         .reshape([g.m, g.n])
 }
@@ -47,7 +47,7 @@ public func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
         throw TensorError.shapeMismatch(op: "matmul (batch dimensions)", shapes: [a.shape, b.shape])
     }
     let nb = batch.reduce(1, *)
-    _ = try imageGeometry([("a", a.shape), ("b", b.shape)]) { try GemmGeometry.bmm(a: [nb, m, k], b: [nb, k, n]) }
+    _ = try validatedGeometry([("a", a.shape), ("b", b.shape)]) { try GemmGeometry.bmm(a: [nb, m, k], b: [nb, k, n]) }
     try checkAllocatable(batch + [m, n], op: "matmul")
     let ea = try a2.expand(to: batch + [m, k]).reshape([nb, m, k])
     let eb = try b2.expand(to: batch + [k, n]).reshape([nb, k, n])
