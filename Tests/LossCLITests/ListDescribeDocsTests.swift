@@ -81,7 +81,7 @@ final class ListDescribeDocsTests: XCTestCase {
     /// Every example in `--help` runs and succeeds, from a folder laid out like the repository.
     func testHelpExamplesWork() throws {
         var total = 0
-        for command in ["eval", "check", "list", "describe"] {
+        for command in ["eval", "check", "list", "describe", "inspect"] {
             let help = try EvalHarness.run([command, "--help"])
             XCTAssertEqual(help.status, 0, help.stderr)
             let examples = commands(in: help.stdout)
@@ -93,7 +93,7 @@ final class ListDescribeDocsTests: XCTestCase {
                 total += 1
             }
         }
-        XCTAssertGreaterThanOrEqual(total, 7)
+        XCTAssertGreaterThanOrEqual(total, 9)
     }
 
     /// The eval-then-check workflow of docs/golden-checks.md works as written.
