@@ -121,6 +121,14 @@ final class AcceptanceErrorTests: XCTestCase {
         // A config input that does not exist (and that the command line does not replace).
         let missing = try config("inputs_missing.json", #"{"losses": {"a_loss": {"type": "L1Loss"}}, "inputs": {"pred": "nowhere.npy"}}"#)
         try assertFails(["--config", missing, "--target", "target.npy"], mentions: ["nowhere.npy", "pred"])
+        // What was found is named once and briefly, whatever the config holds.
+        let null = try EvalHarness.run(["eval", "--config", #"{"type": "L1Loss", "loss_weight": null}"#] + inputs)
+        assertUsageError(null, mentions: ["loss_weight", "found null"])
+        XCTAssertFalse(null.stderr.contains("null null"), null.stderr)
+        let long = "[" + (0..<5000).map(String.init).joined(separator: ", ") + "]"
+        let list = try EvalHarness.run(["eval", "--config", #"{"type": "L1Loss", "loss_weight": \#(long)}"#] + inputs)
+        assertUsageError(list, mentions: ["loss_weight", "a list of 5000 items"])
+        XCTAssertLessThan(list.stderr.count, 300, list.stderr)
         try assertFails(["--config", "/dev/zero"] + inputs, mentions: ["/dev/zero"])
         try assertFails(["--config", dir.path] + inputs, mentions: ["directory"])
         try assertFails(["--config", dir.appendingPathComponent("nope.json").path] + inputs, mentions: ["nope.json"])
