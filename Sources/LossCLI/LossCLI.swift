@@ -18,7 +18,16 @@ struct LossCLI: ParsableCommand {
     /// help and version → 0 on stdout; any usage, validation or input error → one
     /// `losscli: error: ...` line on stderr and 2; `CLIExit` → its own code.
     static func main() {
-        Glibc.exit(execute(arguments: Array(CommandLine.arguments.dropFirst())))
+        var status = execute(arguments: Array(CommandLine.arguments.dropFirst()))
+        // Output that never reached stdout (a full disk, `> /dev/full`) must not look like
+        // success: `eval > golden.json` would leave an empty golden behind exit 0.
+        errno = 0
+        if fflush(stdout) != 0 || ferror(stdout) != 0 {
+            let reason = errno == 0 ? "write error" : String(cString: strerror(errno))
+            reportError("cannot write the output to stdout: \(reason)")
+            status = ExitStatus.inputError.rawValue
+        }
+        Glibc.exit(status)
     }
 
     static func execute(arguments: [String]) -> Int32 {

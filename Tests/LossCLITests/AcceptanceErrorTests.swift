@@ -181,4 +181,25 @@ final class AcceptanceErrorTests: XCTestCase {
         let noDir = try EvalHarness.run(["eval", "--config", "l1.json", "--grad-out", "/nonexistent-dir/g.npz"])
         assertUsageError(noDir, mentions: ["/nonexistent-dir"])
     }
+
+    /// Output that cannot be written (a full disk) is an error, not a silent exit 0.
+    func testUnwritableStdoutIsAnError() throws {
+        guard let full = FileHandle(forWritingAtPath: "/dev/full") else { throw XCTSkip("no /dev/full") }
+        let dir = try EvalHarness.temporaryDirectory(self)
+        let err = dir.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        for arguments in [["eval", "--config", "l1.json"], ["list", "--format", "json"], ["inspect", "pred.npy"]] {
+            let process = Process()
+            process.executableURL = EvalHarness.binary
+            process.arguments = arguments
+            process.currentDirectoryURL = fixtures
+            process.standardOutput = full
+            process.standardError = try FileHandle(forWritingTo: err)
+            try process.run()
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, 2, "\(arguments)")
+            let text = try String(contentsOf: err, encoding: .utf8)
+            XCTAssertTrue(text.hasPrefix("losscli: error: cannot write the output to stdout"), text)
+        }
+    }
 }
