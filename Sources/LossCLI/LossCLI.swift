@@ -10,6 +10,13 @@ struct LossCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "losscli",
         abstract: "Compute MMagic's losses and their gradients on NumPy tensors, without Python.",
+        discussion: """
+        Examples (from the repository root):
+          losscli list
+          losscli describe L1Loss
+          losscli eval --config fixtures/demo/loss.json
+          losscli inspect fixtures/demo/pred.npy
+        """,
         version: "0.1.0",
         subcommands: [Eval.self, Check.self, List.self, Describe.self, Inspect.self]
     )

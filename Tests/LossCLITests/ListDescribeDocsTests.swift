@@ -81,8 +81,8 @@ final class ListDescribeDocsTests: XCTestCase {
     /// Every example in `--help` runs and succeeds, from a folder laid out like the repository.
     func testHelpExamplesWork() throws {
         var total = 0
-        for command in ["eval", "check", "list", "describe", "inspect"] {
-            let help = try EvalHarness.run([command, "--help"])
+        for command in ["", "eval", "check", "list", "describe", "inspect"] {
+            let help = try EvalHarness.run(command.isEmpty ? ["--help"] : [command, "--help"])
             XCTAssertEqual(help.status, 0, help.stderr)
             let examples = commands(in: help.stdout)
             XCTAssertFalse(examples.isEmpty, "\(command) --help has no example")
@@ -93,7 +93,7 @@ final class ListDescribeDocsTests: XCTestCase {
                 total += 1
             }
         }
-        XCTAssertGreaterThanOrEqual(total, 9)
+        XCTAssertGreaterThanOrEqual(total, 13)
     }
 
     /// The eval-then-check workflow of README's "Golden-file checks in CI" works as written.
