@@ -81,4 +81,16 @@ final class AcceptanceBehaviourNotesTests: XCTestCase {
         let shift = target.map { 2 * $0 * $0 }.reduce(0, +) / Double(target.count)
         assertClose(try value(r, "loss_disc_shift"), l1 + shift, rtol: 1e-13, "summed term")
     }
+
+    /// The single-dict shorthand is `loss`, unless the type has a loss_name.
+    func testShorthandNaming() throws {
+        let plain = try EvalHarness.run(["eval", "--config", #"{"type": "MSELoss"}"#, "--inputs", "bundle.npz"])
+        XCTAssertEqual(Array(try plain.terms().keys), ["loss"])
+        let comps = try EvalHarness.run(["eval", "--config", #"{"type": "DiscShiftLossComps"}"#, "--inputs", "bundle.npz"])
+        XCTAssertEqual(Array(try comps.terms().keys), ["loss_disc_shift"])
+        let named = try EvalHarness.run(["eval", "--config", #"{"type": "DiscShiftLossComps", "loss_name": "shift"}"#,
+                                         "--inputs", "bundle.npz"])
+        XCTAssertEqual(Array(try named.terms().keys), ["shift"])
+        XCTAssertEqual(try named.terms()["shift"]?["in_total"] as? Bool, false)
+    }
 }

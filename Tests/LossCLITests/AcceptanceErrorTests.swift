@@ -95,6 +95,7 @@ final class AcceptanceErrorTests: XCTestCase {
             (try config("reduction_unknown.json", #"{"type": "L1Loss", "reduction": "avg"}"#),
              ["reduction_unknown.json", "reduction", "avg", "mean"]),
             (try config("list.json", "[1, 2, 3]"), ["list.json", "list"]),
+            (try config("duplicate.json", #"{"type": "L1Loss", "type": "MSELoss"}"#), ["duplicate.json", "duplicate key", "type"]),
             (try config("no_losses.json", #"{"inputs": {}}"#), ["no_losses.json"]),
             (try config("empty_losses.json", #"{"losses": {}}"#), ["empty_losses.json", "losses"]),
             (try config("type_number.json", #"{"losses": {"a_loss": {"type": 7}}}"#), ["type_number.json", "type"]),
