@@ -233,6 +233,39 @@ def disc_shift_case(rng):
     return config, inputs, reference
 
 
+def pixel_case(rng):
+    config = {"losses": {
+        "l1_sum_loss": {"type": "L1Loss", "reduction": "sum", "loss_weight": 0.1},
+        "mse_loss": {"type": "MSELoss", "sample_wise": True, "loss_weight": 2.0},
+        "charb_loss": {"type": "CharbonnierLoss", "eps": 1e-3, "sample_wise": True, "loss_weight": 0.7},
+        "psnr_loss": {"type": "PSNRLoss", "toY": True, "loss_weight": 0.5},
+        "tv_loss": {"type": "MaskedTVLoss", "loss_weight": 2.0, "data_info": {"mask": "hole"}},
+    }}
+    inputs = {
+        "pred": rng.uniform(size=(2, 3, 5, 5)).astype(np.float32),
+        "target": rng.uniform(size=(2, 3, 5, 5)).astype(np.float32),
+        "weight": rng.uniform(size=(2, 1, 5, 5)).astype(np.float32),
+        "hole": (rng.uniform(size=(2, 1, 5, 5)) > 0.5).astype(np.float32),
+    }
+    ptw = ["pred", "target", "weight"]
+
+    def reference(x):
+        return [
+            ("l1_sum_loss", "L1Loss",
+             L.L1Loss(reduction="sum", loss_weight=0.1)(x["pred"], x["target"], weight=x["weight"]), ptw),
+            ("mse_loss", "MSELoss",
+             L.MSELoss(sample_wise=True, loss_weight=2.0)(x["pred"], x["target"], weight=x["weight"]), ptw),
+            ("charb_loss", "CharbonnierLoss",
+             L.CharbonnierLoss(eps=1e-3, sample_wise=True, loss_weight=0.7)(x["pred"], x["target"],
+                                                                            weight=x["weight"]), ptw),
+            ("psnr_loss", "PSNRLoss", L.PSNRLoss(toY=True, loss_weight=0.5)(x["pred"], x["target"]),
+             ["pred", "target"]),
+            ("tv_loss", "MaskedTVLoss", L.MaskedTVLoss(loss_weight=2.0)(x["pred"], mask=x["hole"]),
+             ["pred", "hole"]),
+        ]
+    return config, inputs, reference
+
+
 # ---------------------------------------------------------------- running MMagic
 
 def run(name, config, inputs, reference, dtype):
@@ -271,7 +304,8 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(20261127)
     for name, make in [("gan", gan_case), ("composition", composition_case),
-                       ("transferal", transferal_case), ("disc_shift", disc_shift_case)]:
+                       ("transferal", transferal_case), ("disc_shift", disc_shift_case),
+                       ("pixel", pixel_case)]:
         config, inputs, reference = make(rng)
         write_json(f"{name}.json", config)
         np.savez(os.path.join(OUT, f"{name}_inputs.npz"), **inputs)

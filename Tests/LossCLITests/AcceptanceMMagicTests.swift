@@ -117,6 +117,13 @@ final class AcceptanceMMagicTests: XCTestCase {
         try checkCase("disc_shift", precision: "f64")
     }
 
+    /// Pixel losses with their options: L1 sum with a 1-channel weight, sample-wise MSE and
+    /// Charbonnier, PSNRLoss on the Y channel, MaskedTVLoss with a mask bound by data_info.
+    func testPixelLossesWithOptionsMatchMMagic() throws {
+        try checkCase("pixel", precision: "f32")
+        try checkCase("pixel", precision: "f64")
+    }
+
     /// The same disc-shift case with its inputs from two other routes, run from an unrelated
     /// folder: `disc_pred_real` from the config's `inputs` (relative to the config file) and
     /// `disc_pred_fake` as `NAME=bundle.npz:KEY`.
