@@ -93,4 +93,26 @@ final class AcceptanceBehaviourNotesTests: XCTestCase {
         XCTAssertEqual(Array(try named.terms().keys), ["shift"])
         XCTAssertEqual(try named.terms()["shift"]?["in_total"] as? Bool, false)
     }
+
+    /// Without data_info a list argument binds to ARG.0, ARG.1, ...: the same value as the
+    /// data_info-mapped ttsr.json on the same arrays.
+    func testListArgumentsBindToNumberedInputs() throws {
+        let fixtures = EvalHarness.fixtures
+        let source = try NpzArchive.read(contentsOf: fixtures.appendingPathComponent("ttsr.npz"))
+        var members: [(String, NpyArray)] = [("soft_attention", try source.array(named: "soft_attention"))]
+        for i in 0..<3 {
+            members.append(("maps.\(i)", try source.array(named: "map\(i)")))
+            members.append(("textures.\(i)", try source.array(named: "tex\(i)")))
+        }
+        let dir = try EvalHarness.temporaryDirectory(self)
+        let bundle = dir.appendingPathComponent("numbered.npz")
+        try NpzArchive.write(members, to: bundle, compressed: false)
+        let config = #"{"type": "TransferalPerceptualLoss", "loss_weight": 0.5, "criterion": "l1"}"#
+        let numbered = try value(try EvalHarness.run(["eval", "--config", config, "--inputs", bundle.path]))
+        let mapped = try value(try EvalHarness.run(["eval", "--config", "ttsr.json", "--inputs", "ttsr.npz"], in: fixtures),
+                               "texture_loss")
+        XCTAssertEqual(numbered, mapped)
+        let missing = try EvalHarness.run(["eval", "--config", config, "--inputs", "ttsr.npz"], in: fixtures)
+        assertUsageError(missing, mentions: ["maps.0"])
+    }
 }
