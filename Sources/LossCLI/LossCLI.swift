@@ -25,6 +25,10 @@ struct LossCLI: ParsableCommand {
     /// help and version → 0 on stdout; any usage, validation or input error → one
     /// `losscli: error: ...` line on stderr and 2; `CLIExit` → its own code.
     static func main() {
+        if let message = nonUTF8Argument() {
+            reportError(message)
+            Glibc.exit(ExitStatus.inputError.rawValue)
+        }
         var status = execute(arguments: Array(CommandLine.arguments.dropFirst()))
         // Output that never reached stdout (a full disk, `> /dev/full`) must not look like
         // success: `eval > golden.json` would leave an empty golden behind exit 0.
@@ -56,6 +60,18 @@ struct LossCLI: ParsableCommand {
             reportError(errorMessage(error))
             return ExitStatus.inputError.rawValue
         }
+    }
+
+    /// Swift decodes the command line as UTF-8 and replaces invalid bytes, so a file whose
+    /// name is not UTF-8 would be reported as missing although it exists. Say so instead.
+    static func nonUTF8Argument() -> String? {
+        for index in 1..<Int(CommandLine.argc) {
+            guard let raw = CommandLine.unsafeArgv[index], String(validatingCString: raw) == nil else { continue }
+            let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(raw).assumingMemoryBound(to: UInt8.self), count: strlen(raw))
+            let shown = bytes.map { $0 >= 0x20 && $0 < 0x7f ? String(UnicodeScalar($0)) : String(format: "\\x%02x", $0) }.joined()
+            return "argument \(index) \"\(shown)\" is not valid UTF-8; losscli reads paths and names as UTF-8 text"
+        }
+        return nil
     }
 
     /// The message for an error, as one line.

@@ -203,4 +203,12 @@ final class AcceptanceErrorTests: XCTestCase {
             XCTAssertTrue(text.hasPrefix("losscli: error: cannot write the output to stdout"), text)
         }
     }
+
+    /// A path that is not UTF-8 cannot reach the program intact (Swift repairs the bytes);
+    /// the error says so instead of calling an existing file missing.
+    func testNonUTF8ArgumentIsNamed() throws {
+        let command = "'\(EvalHarness.binary.path)' inspect \"$(printf 'p\\377.npy')\""
+        let r = try EvalHarness.runProgram("/bin/sh", ["-c", command])
+        assertUsageError(r, mentions: ["argument 2", "p\\xff.npy", "not valid UTF-8"])
+    }
 }
