@@ -266,6 +266,62 @@ def pixel_case(rng):
     return config, inputs, reference
 
 
+def gan_more_case(rng):
+    """The GAN corners: label smoothing on the discriminator, smgan on the generator with a
+    mask of another size, l1 and hinge on the discriminator, Comps lsgan/vanilla labels."""
+    config = {"losses": {
+        "d_real_loss": {"type": "GANLoss", "gan_type": "vanilla", "real_label_val": 0.9, "loss_weight": 5.0,
+                        "args": {"target_is_real": True, "is_disc": True}, "data_info": {"input": "d_real"}},
+        "g_sm_loss": {"type": "GANLoss", "gan_type": "smgan", "loss_weight": 0.3,
+                      "args": {"target_is_real": True, "is_disc": False},
+                      "data_info": {"input": "d_fake", "mask": "hole"}},
+        "d_sm_real_loss": {"type": "GANLoss", "gan_type": "smgan",
+                           "args": {"target_is_real": True, "is_disc": True},
+                           "data_info": {"input": "d_real", "mask": "hole"}},
+        "d_l1_loss": {"type": "GANLoss", "gan_type": "l1", "fake_label_val": 0.2,
+                      "args": {"target_is_real": False, "is_disc": True}, "data_info": {"input": "d_fake"}},
+        "d_hinge_fake_loss": {"type": "GANLoss", "gan_type": "hinge",
+                              "args": {"target_is_real": False, "is_disc": True}, "data_info": {"input": "d_fake"}},
+        "comps_loss": [
+            {"type": "GANLossComps", "gan_type": "lsgan", "real_label_val": 0.7,
+             "args": {"target_is_real": True, "is_disc": True}, "data_info": {"input": "d_real"}},
+            {"type": "GANLossComps", "gan_type": "vanilla", "fake_label_val": 0.1, "loss_weight": 4.0,
+             "args": {"target_is_real": False, "is_disc": False}, "data_info": {"input": "d_fake"}},
+            {"type": "GANLossComps", "gan_type": "wgan", "loss_weight": 2.0,
+             "args": {"target_is_real": True}, "data_info": {"input": "d_fake"}},
+        ],
+    }}
+    inputs = {
+        "d_real": rng.normal(size=(2, 1, 4, 6)).astype(np.float32),
+        "d_fake": rng.normal(size=(2, 1, 4, 6)).astype(np.float32),
+        "hole": (rng.uniform(size=(2, 1, 7, 9)) > 0.5).astype(np.float32),
+    }
+
+    def reference(x):
+        return [
+            ("d_real_loss", "GANLoss",
+             L.GANLoss("vanilla", real_label_val=0.9, loss_weight=5.0)(x["d_real"], True, is_disc=True),
+             ["d_real"]),
+            ("g_sm_loss", "GANLoss",
+             L.GANLoss("smgan", loss_weight=0.3)(x["d_fake"], True, is_disc=False, mask=x["hole"]),
+             ["d_fake", "hole"]),
+            ("d_sm_real_loss", "GANLoss",
+             L.GANLoss("smgan")(x["d_real"], True, is_disc=True, mask=x["hole"]), ["d_real", "hole"]),
+            ("d_l1_loss", "GANLoss",
+             L.GANLoss("l1", fake_label_val=0.2)(x["d_fake"], False, is_disc=True), ["d_fake"]),
+            ("d_hinge_fake_loss", "GANLoss",
+             L.GANLoss("hinge")(x["d_fake"], False, is_disc=True), ["d_fake"]),
+            ("comps_loss.0", "GANLossComps",
+             L.GANLossComps("lsgan", real_label_val=0.7)(x["d_real"], True, is_disc=True), ["d_real"]),
+            ("comps_loss.1", "GANLossComps",
+             L.GANLossComps("vanilla", fake_label_val=0.1, loss_weight=4.0)(x["d_fake"], False, is_disc=False),
+             ["d_fake"]),
+            ("comps_loss.2", "GANLossComps",
+             L.GANLossComps("wgan", loss_weight=2.0)(x["d_fake"], True), ["d_fake"]),
+        ]
+    return config, inputs, reference
+
+
 # ---------------------------------------------------------------- running MMagic
 
 def run(name, config, inputs, reference, dtype):
@@ -305,7 +361,7 @@ def main():
     rng = np.random.default_rng(20261127)
     for name, make in [("gan", gan_case), ("composition", composition_case),
                        ("transferal", transferal_case), ("disc_shift", disc_shift_case),
-                       ("pixel", pixel_case)]:
+                       ("pixel", pixel_case), ("gan_more", gan_more_case)]:
         config, inputs, reference = make(rng)
         write_json(f"{name}.json", config)
         np.savez(os.path.join(OUT, f"{name}_inputs.npz"), **inputs)
