@@ -8,7 +8,8 @@ compute on them with PyTorch, in float32 and in float64:
 `CASE_expected_f32.json` / `CASE_expected_f64.json` in `losscli eval`'s JSON
 schema (terms, total, gradient stats) and `CASE_grads_f32.npz` /
 `CASE_grads_f64.npz` with every gradient array keyed `TERM/INPUT` and
-`total/INPUT`.
+`total/INPUT`, and `CASE_values_f32.npz` / `CASE_values_f64.npz` with every
+term's full (unreduced) output, as `--values-out` writes it.
 
 The reference calls below are written by hand from the config, the way an MMagic
 model would call its losses: they do not share code with losscli's config
@@ -328,8 +329,9 @@ def run(name, config, inputs, reference, dtype):
     tdtype = torch.float64 if dtype == "f64" else torch.float32
     x = {k: torch.tensor(v.astype(np.float64), dtype=tdtype, requires_grad=True) for k, v in inputs.items()}
     digits = (lambda v: float(np.float32(v))) if dtype == "f32" else float
-    terms, grads, total, total_inputs = {}, {}, None, []
+    terms, grads, total, total_inputs, values = {}, {}, None, [], {}
     for term, type_, value, read in reference(x):
+        values[term] = value.detach().numpy()
         reported = value if value.dim() == 0 else value.mean()
         in_total = "loss" in term
         terms[term] = {"type": type_, "value": digits(reported.item()), "shape": list(value.shape),
@@ -354,6 +356,7 @@ def run(name, config, inputs, reference, dtype):
     write_json(f"{name}_expected_{dtype}.json",
                {"terms": terms, "total": digits(total.item()), "gradients": gradients})
     np.savez(os.path.join(OUT, f"{name}_grads_{dtype}.npz"), **ordered)
+    np.savez(os.path.join(OUT, f"{name}_values_{dtype}.npz"), **values)
 
 
 def main():

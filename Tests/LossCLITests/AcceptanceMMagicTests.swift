@@ -3,9 +3,9 @@ import NpyIO
 import XCTest
 
 /// `losscli eval` against MMagic 1.2 itself: the configs in fixtures/accept/ run through the
-/// built binary, and every term (value, shape, in_total), the total, the gradient statistics
-/// and every gradient element must equal what MMagic's classes computed with PyTorch
-/// (scripts/gen_accept_fixtures.py), in float32 and in float64.
+/// built binary, and every term (value, shape, in_total), the total, the gradient statistics,
+/// every gradient element and every --values-out array must equal what MMagic's classes
+/// computed with PyTorch (scripts/gen_accept_fixtures.py), in float32 and in float64.
 final class AcceptanceMMagicTests: XCTestCase {
     static let accept = EvalHarness.root.appendingPathComponent("fixtures/accept")
 
@@ -28,11 +28,12 @@ final class AcceptanceMMagicTests: XCTestCase {
                    in directory: URL? = nil) throws {
         let tol = try XCTUnwrap(Self.tolerance[precision])
         let dir = try EvalHarness.temporaryDirectory(self)
-        let gradOut = dir.appendingPathComponent("grads.npz")
+        let gradOut = dir.appendingPathComponent("grads.npz"), valuesOut = dir.appendingPathComponent("values.npz")
         let config = Self.accept.appendingPathComponent("\(name).json").path
         let inputs = extraArguments ?? ["--inputs", Self.accept.appendingPathComponent("\(name)_inputs.npz").path]
         let result = try EvalHarness.run(["eval", "--config", config, "--precision", precision,
-                                          "--grad-out", gradOut.path] + inputs, in: directory)
+                                          "--grad-out", gradOut.path, "--values-out", valuesOut.path] + inputs,
+                                         in: directory)
         XCTAssertEqual(result.status, 0, "\(name) \(precision): \(result.stderr)")
         XCTAssertEqual(result.stderr, "")
         let got = try result.json()
@@ -67,6 +68,19 @@ final class AcceptanceMMagicTests: XCTestCase {
                     assertClose(try number(g[stat], stat), try number(e[stat], stat), rtol: tol.rtol,
                                 atol: tol.atol, "\(name) \(precision) \(owner)/\(input) \(stat)")
                 }
+            }
+        }
+
+        // --values-out: every term's full output under its name, in the computation's dtype.
+        let gotValues = try NpzArchive.read(contentsOf: valuesOut)
+        let expectedValues = try NpzArchive.read(contentsOf: Self.accept.appendingPathComponent("\(name)_values_\(precision).npz"))
+        XCTAssertEqual(Set(gotValues.names), Set(expectedValues.names), "\(name): --values-out keys")
+        for key in expectedValues.names where gotValues.names.contains(key) {
+            let g = try gotValues.array(named: key), e = try expectedValues.array(named: key)
+            XCTAssertEqual(g.dtype.descr, precision == "f32" ? "<f4" : "<f8", "\(key) value dtype")
+            XCTAssertEqual(g.shape, e.shape, "\(name) \(key) value shape")
+            for (a, b) in zip(g.toFloat64(), e.toFloat64()) {
+                assertClose(a, b, rtol: tol.rtol, atol: tol.atol, "\(name) \(precision) --values-out \(key)")
             }
         }
 
