@@ -95,6 +95,8 @@ final class AcceptanceCheckTests: XCTestCase {
         let good = dir.appendingPathComponent("good.json")
         try #"{"terms": {}, "total": 1}"#.write(to: good, atomically: true, encoding: .utf8)
         assertUsageError(try check(good, ["--rtol", "abc"]), mentions: ["abc"])
+        assertUsageError(try check(good, ["--rtol", "-1"]), mentions: ["--rtol", "-1", ">= 0"])
+        assertUsageError(try check(good, ["--atol", "-1e-3"]), mentions: ["--atol", ">= 0"])
         assertUsageError(try check(good, ["--grad-golden", bad.path]), mentions: ["bad.json"])
     }
 }
