@@ -115,4 +115,14 @@ final class AcceptanceBehaviourNotesTests: XCTestCase {
         let missing = try EvalHarness.run(["eval", "--config", config, "--inputs", "ttsr.npz"], in: fixtures)
         assertUsageError(missing, mentions: ["maps.0"])
     }
+
+    /// Config text on the command line: its inputs are relative to the current folder.
+    func testConfigTextInputsAreRelativeToTheCurrentFolder() throws {
+        let config = #"{"type": "L1Loss", "inputs": {"pred": "pred.npy", "target": "target.npy"}}"#
+        let here = try EvalHarness.run(["eval", "--config", config], in: EvalHarness.fixtures)
+        let file = try EvalHarness.run(["eval", "--config", "l1.json"], in: EvalHarness.fixtures)
+        XCTAssertEqual(try value(here), try value(file, "pixel_loss"))
+        let elsewhere = try EvalHarness.run(["eval", "--config", config], in: try EvalHarness.temporaryDirectory(self))
+        assertUsageError(elsewhere, mentions: ["pred.npy"])
+    }
 }
