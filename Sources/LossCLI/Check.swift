@@ -35,10 +35,12 @@ extension LossCLI {
             "Differentiate with respect to these inputs only, as the golden run did (comma-separated).", valueName: "NAME,..."))
         var wrt: [String] = []
 
-        @Option(help: ArgumentHelp("Relative tolerance.", valueName: "R"))
+        // `.unconditional`: `--rtol -1` reaches validate() and gets its own message
+        // instead of "-1" being taken for an option.
+        @Option(parsing: .unconditional, help: ArgumentHelp("Relative tolerance.", valueName: "R"))
         var rtol: Double = 1e-5
 
-        @Option(help: ArgumentHelp("Absolute tolerance.", valueName: "A"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Absolute tolerance.", valueName: "A"))
         var atol: Double = 1e-8
 
         @OptionGroup var output: FormatOptions

@@ -112,6 +112,7 @@ struct EvalRun {
         }
 
         let dtype = Self.computeDType(arrays: arrays, requested: compute.precision)
+        try InputBudget.check(arrays, dtype: dtype)
         var tensors: [String: Tensor] = [:]
         var nonFloat: Set<String> = []
         for loaded in arrays {

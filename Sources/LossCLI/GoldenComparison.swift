@@ -77,7 +77,7 @@ struct GoldenValues {
         case .string("inf"): return .infinity
         case .string("-inf"): return -.infinity
         default:
-            throw CLIError("golden \(path): key \"\(key)\": expected a number or \"nan\", \"inf\", \"-inf\", found \(value.kindName) \(value)")
+            throw CLIError("golden \(path): key \"\(key)\": expected a number or \"nan\", \"inf\", \"-inf\", found \(value.foundText)")
         }
     }
 }

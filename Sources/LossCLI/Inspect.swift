@@ -13,9 +13,9 @@ extension LossCLI {
             non-finite values, all taken as float64. min and max are nan when the array \
             holds a NaN (as np.min); an empty array has no min, max or mean.
 
-            Example:
-              losscli inspect pred.npy target.npy
-              losscli inspect bundle.npz --format json
+            Example (from the repository root):
+              losscli inspect fixtures/demo/pred.npy fixtures/demo/target.npy
+              losscli inspect fixtures/cli/bundle.npz --format json
             """
         )
 
@@ -39,7 +39,8 @@ extension LossCLI {
             var reports: [ArrayReport] = []
             // A file named twice is reported once: JSON object keys must be unique.
             var seen = Set<String>()
-            let qualifyKeys = Set(files).count > 1
+            // (report, archive path) for arrays that came from an .npz member.
+            var members: [(index: Int, path: String)] = []
             for path in files where seen.insert(path).inserted {
                 switch try Npy.load(path: path, options: options) {
                 case .array(let array):
@@ -47,12 +48,18 @@ extension LossCLI {
                 case .archive(let archive):
                     for key in archive.names {
                         let array = try archive.array(named: key)
-                        // Keys of one archive name its arrays; with several files the
-                        // path keeps names apart, in the `bundle.npz:KEY` form inputs use.
-                        let name = qualifyKeys ? "\(path):\(key)" : key
-                        reports.append(ArrayReport(name: name, array: array))
+                        members.append((reports.count, path))
+                        reports.append(ArrayReport(name: key, array: array))
                     }
                 }
+            }
+            // An .npz array is named by its key, as the contract says. Only a key that
+            // would collide with another name (two archives with the same keys, or a
+            // .npy path equal to a key) is qualified as PATH:KEY, the form inputs use.
+            var counts: [String: Int] = [:]
+            for r in reports { counts[r.name, default: 0] += 1 }
+            for (index, path) in members where counts[reports[index].name, default: 0] > 1 {
+                reports[index].name = "\(path):\(reports[index].name)"
             }
             switch output.resolved {
             case .json: print(Self.json(reports).rendered())

@@ -10,6 +10,13 @@ struct LossCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "losscli",
         abstract: "Compute MMagic's losses and their gradients on NumPy tensors, without Python.",
+        discussion: """
+        Examples (from the repository root):
+          losscli list
+          losscli describe L1Loss
+          losscli eval --config fixtures/demo/loss.json
+          losscli inspect fixtures/demo/pred.npy
+        """,
         version: "0.1.0",
         subcommands: [Eval.self, Check.self, List.self, Describe.self, Inspect.self]
     )
@@ -18,7 +25,20 @@ struct LossCLI: ParsableCommand {
     /// help and version → 0 on stdout; any usage, validation or input error → one
     /// `losscli: error: ...` line on stderr and 2; `CLIExit` → its own code.
     static func main() {
-        Glibc.exit(execute(arguments: Array(CommandLine.arguments.dropFirst())))
+        if let message = nonUTF8Argument() {
+            reportError(message)
+            Glibc.exit(ExitStatus.inputError.rawValue)
+        }
+        var status = execute(arguments: Array(CommandLine.arguments.dropFirst()))
+        // Output that never reached stdout (a full disk, `> /dev/full`) must not look like
+        // success: `eval > golden.json` would leave an empty golden behind exit 0.
+        errno = 0
+        if fflush(stdout) != 0 || ferror(stdout) != 0 {
+            let reason = errno == 0 ? "write error" : String(cString: strerror(errno))
+            reportError("cannot write the output to stdout: \(reason)")
+            status = ExitStatus.inputError.rawValue
+        }
+        Glibc.exit(status)
     }
 
     static func execute(arguments: [String]) -> Int32 {
@@ -40,6 +60,18 @@ struct LossCLI: ParsableCommand {
             reportError(errorMessage(error))
             return ExitStatus.inputError.rawValue
         }
+    }
+
+    /// Swift decodes the command line as UTF-8 and replaces invalid bytes, so a file whose
+    /// name is not UTF-8 would be reported as missing although it exists. Say so instead.
+    static func nonUTF8Argument() -> String? {
+        for index in 1..<Int(CommandLine.argc) {
+            guard let raw = CommandLine.unsafeArgv[index], String(validatingCString: raw) == nil else { continue }
+            let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(raw).assumingMemoryBound(to: UInt8.self), count: strlen(raw))
+            let shown = bytes.map { $0 >= 0x20 && $0 < 0x7f ? String(UnicodeScalar($0)) : String(format: "\\x%02x", $0) }.joined()
+            return "argument \(index) \"\(shown)\" is not valid UTF-8; losscli reads paths and names as UTF-8 text"
+        }
+        return nil
     }
 
     /// The message for an error, as one line.

@@ -99,10 +99,16 @@ final class InspectTests: XCTestCase {
             assertStats(try XCTUnwrap(value as? [String: Any]), try XCTUnwrap(exp[key] as? [String: Any]), key)
         }
         XCTAssertTrue(r.stdout.contains("\"min\": null"), "empty array: min is null")
-        // With several files, archive keys are qualified by the archive's path.
+        // With several files, archive arrays are still named by their keys (the contract);
+        // only keys that collide are qualified by the archive's path.
         let two = try losscli(["inspect", "fixtures/npy/bundle_stored.npz", "fixtures/npy/shape_0.npy"])
         XCTAssertEqual(two.status, 0, two.stderr)
-        XCTAssertNotNil(try json(two.stdout)["fixtures/npy/bundle_stored.npz:pred"])
+        XCTAssertNotNil(try json(two.stdout)["pred"])
+        XCTAssertNotNil(try json(two.stdout)["fixtures/npy/shape_0.npy"])
+        let same = try losscli(["inspect", "fixtures/npy/bundle_stored.npz", "fixtures/npy/bundle_deflate.npz"])
+        XCTAssertEqual(same.status, 0, same.stderr)
+        XCTAssertNotNil(try json(same.stdout)["fixtures/npy/bundle_stored.npz:pred"])
+        XCTAssertNotNil(try json(same.stdout)["fixtures/npy/bundle_deflate.npz:pred"])
     }
 
     func testNaNAndInfinityAreStrings() throws {
@@ -208,7 +214,7 @@ final class InspectTests: XCTestCase {
         let help = try losscli(["inspect", "--help"])
         XCTAssertEqual(help.status, 0)
         XCTAssertEqual(help.stderr, "")
-        XCTAssertTrue(help.stdout.contains("losscli inspect bundle.npz --format json"), help.stdout)
+        XCTAssertTrue(help.stdout.contains("losscli inspect fixtures/cli/bundle.npz --format json"), help.stdout)
         let limit = try losscli(["inspect", "fixtures/npy/f4_le_C_v1.npy", "--max-header-size", "50"])
         XCTAssertEqual(limit.status, 2)
         XCTAssertTrue(limit.stderr.contains("more than the limit of 50"), limit.stderr)

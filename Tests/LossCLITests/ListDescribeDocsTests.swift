@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// `list`, `describe`, the examples in `--help` and the commands in docs/golden-checks.md.
+/// `list`, `describe`, the examples in `--help` and the commands of README's "Golden-file checks in CI".
 final class ListDescribeDocsTests: XCTestCase {
     func testListShowsRegisteredTypes() throws {
         let json = try EvalHarness.run(["list", "--format", "json"])
@@ -81,8 +81,8 @@ final class ListDescribeDocsTests: XCTestCase {
     /// Every example in `--help` runs and succeeds, from a folder laid out like the repository.
     func testHelpExamplesWork() throws {
         var total = 0
-        for command in ["eval", "check", "list", "describe"] {
-            let help = try EvalHarness.run([command, "--help"])
+        for command in ["", "eval", "check", "list", "describe", "inspect"] {
+            let help = try EvalHarness.run(command.isEmpty ? ["--help"] : [command, "--help"])
             XCTAssertEqual(help.status, 0, help.stderr)
             let examples = commands(in: help.stdout)
             XCTAssertFalse(examples.isEmpty, "\(command) --help has no example")
@@ -93,12 +93,15 @@ final class ListDescribeDocsTests: XCTestCase {
                 total += 1
             }
         }
-        XCTAssertGreaterThanOrEqual(total, 7)
+        XCTAssertGreaterThanOrEqual(total, 13)
     }
 
-    /// The eval-then-check workflow of docs/golden-checks.md works as written.
+    /// The eval-then-check workflow of README's "Golden-file checks in CI" works as written.
     func testGoldenChecksDocCommandsWork() throws {
-        let text = try String(contentsOf: EvalHarness.root.appendingPathComponent("docs/golden-checks.md"), encoding: .utf8)
+        let readme = try String(contentsOf: EvalHarness.root.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try XCTUnwrap(readme.range(of: "## Golden-file checks in CI"), "README has no golden-checks section")
+        let rest = readme[section.upperBound...]
+        let text = String(rest[..<(rest.range(of: "\n## ")?.lowerBound ?? rest.endIndex)])
         let examples = commands(in: text)
         XCTAssertEqual(examples.count, 2, "\(examples)")
         let dir = try EvalHarness.repositoryLikeDirectory(self)

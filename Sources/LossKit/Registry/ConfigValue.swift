@@ -53,6 +53,19 @@ public enum ConfigValue: Equatable, CustomStringConvertible {
         }
     }
 
+    /// What an error says was found: the kind, and the value itself when it is short
+    /// (`a string "1"`, `a bool true`, `null`, `a list of 3 items`), so one line stays one
+    /// readable line whatever the config holds.
+    public var foundText: String {
+        switch self {
+        case .null: return "null"
+        case let .array(items): return "a list of \(items.count) item\(items.count == 1 ? "" : "s")"
+        case .object: return "an object"
+        case let .string(text) where text.count > 60: return "a string \(ConfigValue.quoted(String(text.prefix(60))))..."
+        default: return "\(kindName) \(description)"
+        }
+    }
+
     /// Compact JSON text (used in error messages and `describe`).
     public var description: String {
         switch self {

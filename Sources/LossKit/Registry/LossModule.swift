@@ -54,7 +54,7 @@ public struct LossParameters {
 
     static func check(_ value: ConfigValue, against p: ParameterDeclaration, type: String, path: String) throws -> ConfigValue {
         func wrong(_ expected: String) -> LossError {
-            .config(path: path, message: "\(type) parameter \"\(p.name)\" must be \(expected), found \(value.kindName) \(value)")
+            .config(path: path, message: "\(type) parameter \"\(p.name)\" must be \(expected), found \(value.foundText)")
         }
         switch p.kind {
         case .float:
@@ -137,7 +137,7 @@ public struct LossInputs {
         case nil:
             guard let d = defaultValue else { throw LossError.invalidInput(argument: name, message: "missing (a bool in args)") }
             return d
-        case let v?: throw LossError.invalidInput(argument: name, message: "must be true or false, found \(v.kindName) \(v)")
+        case let v?: throw LossError.invalidInput(argument: name, message: "must be true or false, found \(v.foundText)")
         }
     }
 }

@@ -180,11 +180,11 @@ public struct LossProgram {
                         message: "\"\(k)\" is a tensor argument of \(decl.name): bind it to an input (by name or with data_info), not in args")
                 case .bool:
                     guard case .bool = v else {
-                        throw LossError.config(path: prefix + "args.\(k)", message: "must be true or false, found \(v.kindName) \(v)")
+                        throw LossError.config(path: prefix + "args.\(k)", message: "must be true or false, found \(v.foundText)")
                     }
                 case .float:
                     guard let d = v.numberValue else {
-                        throw LossError.config(path: prefix + "args.\(k)", message: "must be a number, found \(v.kindName) \(v)")
+                        throw LossError.config(path: prefix + "args.\(k)", message: "must be a number, found \(v.foundText)")
                     }
                     args[k] = .double(d)
                     continue
