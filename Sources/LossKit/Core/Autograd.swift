@@ -8,17 +8,15 @@ import Foundation
 /// in turn, so gradients can be differentiated again (PyTorch's `create_graph=True`).
 /// Composite ops (sub, mean, ...) call primitives and have no rule of their own.
 ///
-/// Adding a primitive (e.g. wrapping a raw kernel) takes a validated forward and a rule:
+/// Adding a primitive (e.g. wrapping a raw kernel) takes a validated forward and a rule; the
+/// real example is `avgPool2d` in ImageOps.swift:
 ///
-///     public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int) throws -> Tensor {
-///         let geometry = try PoolGeometry(x.shape, kernel, stride)      // throws on bad shapes
-///         let y = Tensor(uninitializedShape: geometry.outShape, dtype: x.dtype)
-///         /* call the kernel on x.pointer(T.self) / y.mutablePointer(T.self) */
-///         return record("avgPool2d", [x], y) { c in [try avgPool2dBackward(c.grad, geometry)] }
-///     }
+///     let geometry = try Pool2dGeometry(op: "avg_pool2d", input: x.shape, ...)  // throws on bad shapes
+///     let y = /* run the kernel into a new tensor of geometry's output shape */
+///     return record("avg_pool2d", [x], y) { c in [avgPool2dAdjoint(c.grad, geometry, ...)] }
 ///
-/// where `avgPool2dBackward` is itself a primitive (its rule calls `avgPool2d` again: the two
-/// are adjoint linear maps), so second derivatives flow through it.
+/// where the adjoint is itself a primitive (its rule calls the forward again: the two are
+/// adjoint linear maps), so second derivatives flow through it.
 
 /// What a backward rule receives.
 public struct BackwardContext {
