@@ -64,14 +64,31 @@ struct GradientSummary {
     }
 
     /// sqrt(Σ g²) and max |g| in one pass, accumulated in float64; NaN propagates to both.
+    /// Eight independent lanes without branches (the compiler vectorises it; the former
+    /// one-accumulator loop with a NaN branch was ~9% of an `eval` on 8×3×512×512, perf).
+    /// A NaN makes its lane's sum NaN (squares are never -inf), so the sum tells whether one was seen.
+    @inline(__always)
     static func norms<T: BinaryFloatingPoint>(_ values: UnsafeBufferPointer<T>) -> (Double, Double) {
-        var sum = 0.0, maxAbs = 0.0, sawNaN = false
-        for v in values {
-            let d = Double(v)
-            sum += d * d
-            if d.isNaN { sawNaN = true } else if abs(d) > maxAbs { maxAbs = abs(d) }
+        guard let base = values.baseAddress else { return (0, 0) }
+        let n = values.count
+        var s = SIMD8<Double>(repeating: 0), m = SIMD8<Double>(repeating: 0)
+        var i = 0
+        while i + 8 <= n {
+            var d = SIMD8<Double>()
+            for k in 0..<8 { d[k] = Double(base[i + k]) }
+            s.addProduct(d, d)
+            let a = d.replacing(with: -d, where: d .< 0)
+            m.replace(with: a, where: a .> m)
+            i += 8
         }
-        return (sum.squareRoot(), sawNaN ? .nan : maxAbs)
+        var sum = s.sum(), maxAbs = m.max()
+        while i < n {
+            let d = Double(base[i])
+            sum += d * d
+            if abs(d) > maxAbs { maxAbs = abs(d) }
+            i += 1
+        }
+        return (sum.squareRoot(), sum.isNaN ? .nan : maxAbs)
     }
 }
 
