@@ -5,12 +5,14 @@ with a weight, forward + backward, on the arrays bench/run.py generated.
     python bench/peer_pixel.py PRED.npy TARGET.npy WEIGHT.npy MODE [REPS]
 
 MODE "total": the gradient of the sum of the three terms w.r.t. pred, target and weight
-(what a training step needs). MODE "terms": in addition the gradient of each term, as
-`losscli eval` reports them by default. Prints JSON: the median compute time (forward +
+(what a training step needs). MODE "terms": the gradient of each term and of the total, as
+`losscli eval` reports them by default, computed the way losscli does (one backward pass per
+term; the total's gradient is the sum of the terms'). Prints JSON: the median compute time (forward +
 backward, ms, 2 threads; the arrays are loaded before timing), the values and the gradient
 norms, so that run.py can check that both sides computed the same numbers.
 """
 import json
+import os
 import statistics
 import sys
 import time
@@ -18,8 +20,8 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, "/work/shared/oracle")
-sys.path.insert(0, "shared/oracle")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.environ.get("MMORACLE_DIR", os.path.join(os.path.dirname(ROOT), "shared", "oracle")))
 import mmoracle  # noqa: E402
 
 torch.set_num_threads(2)
@@ -35,10 +37,12 @@ def step():
     ins = (pred, target, weight)
     terms = {k: f(pred, target, weight) for k, f in losses.items()}
     total = sum(terms.values())
-    grads = {"total": torch.autograd.grad(total, ins, retain_graph=(mode == "terms"))}
-    if mode == "terms":
-        for k, v in terms.items():
-            grads[k] = torch.autograd.grad(v, ins, retain_graph=True)
+    if mode == "total":
+        return terms, total, {"total": torch.autograd.grad(total, ins)}
+    grads = {}
+    for i, (k, v) in enumerate(terms.items()):
+        grads[k] = torch.autograd.grad(v, ins, retain_graph=i + 1 < len(terms))
+    grads["total"] = tuple(sum(gs) for gs in zip(*grads.values()))
     return terms, total, grads
 
 
@@ -47,8 +51,8 @@ for _ in range(reps + 1):
     t0 = time.perf_counter()
     terms, total, grads = step()
     times.append(time.perf_counter() - t0)
-out = {"compute_ms": statistics.median(times[1:]) * 1e3, "total": float(total),
-       "terms": {k: float(v) for k, v in terms.items()},
+out = {"compute_ms": statistics.median(times[1:]) * 1e3, "total": total.item(),
+       "terms": {k: v.item() for k, v in terms.items()},
        "gradients": {o: {n: float(g.double().norm()) for n, g in zip(("pred", "target", "weight"), gs)}
                      for o, gs in grads.items()}}
 print(json.dumps(out))

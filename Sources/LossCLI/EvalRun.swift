@@ -112,6 +112,8 @@ struct EvalRun {
     /// `--wrt` names; nil: every floating-point input each term reads.
     var wrt: [String]?
     var gradients: Bool
+    /// `eval --total-only`: gradients of the total, not of each term.
+    var totalOnly = false
 
     func run() throws -> EvalReport {
         compute.applyRuntime()
@@ -159,7 +161,7 @@ struct EvalRun {
         do {
             evaluation = try program.evaluate(
                 inputs: tensors,
-                options: EvaluationOptions(gradients: gradients, wrt: wrt, nonFloatInputs: nonFloat))
+                options: EvaluationOptions(gradients: gradients, wrt: wrt, nonFloatInputs: nonFloat, termGradients: !totalOnly))
         } catch let error as LossError {
             if case let .missingInput(input, _, _, _) = error {
                 let shorthand = ["pred", "target", "weight", "mask"].contains(input) ? " (or --\(input) FILE.npy)" : ""

@@ -26,10 +26,15 @@ public struct EvaluationOptions {
     /// Inputs that were not floating point in their file: never differentiated by default.
     public var nonFloatInputs: Set<String>
 
-    public init(gradients: Bool = true, wrt: [String]? = nil, nonFloatInputs: Set<String> = []) {
+    /// Gradients of each term too (default); false: of the total only (one backward pass
+    /// through every term, and a quarter of the memory for three terms).
+    public var termGradients: Bool
+
+    public init(gradients: Bool = true, wrt: [String]? = nil, nonFloatInputs: Set<String> = [], termGradients: Bool = true) {
         self.gradients = gradients
         self.wrt = wrt
         self.nonFloatInputs = nonFloatInputs
+        self.termGradients = termGradients
     }
 }
 
@@ -395,6 +400,13 @@ public struct LossProgram {
             for t in result where t.inTotal { for r in t.inputs where !totalRead.contains(r) { totalRead.append(r) } }
             let totalNames = targets(totalRead)
             order.append(("total", totalNames))
+            if !options.termGradients {
+                gradients["total"] = try gradientsOf(totalTensor, totalNames)
+                let end = DispatchTime.now().uptimeNanoseconds
+                return Evaluation(terms: result, total: try totalTensor?.item() ?? 0, gradients: gradients,
+                                  gradientOrder: order.map { (key: $0.0, inputs: $0.1) },
+                                  forwardSeconds: Double(forwardEnd - start) / 1e9, backwardSeconds: Double(end - forwardEnd) / 1e9)
+            }
             var termGradients: [[String: Tensor]] = []
             for (t, reported) in zip(result, reportedTensors) {
                 let names = targets(t.inputs)
