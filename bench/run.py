@@ -9,13 +9,15 @@ may be shared and noisy: absolute times move, ratios hold better.
 Workloads:
   pixel  forward + backward of L1Loss + MSELoss + CharbonnierLoss(sample_wise), each with an
          (8,1,512,512) weight, on (8,3,512,512) float32: compute time only (losscli's
-         `--timing` forward + backward; the peer times the same in-process, 2 threads). Both
-         sides compute the three values, the total, and the gradients of the total and of each
-         term w.r.t. pred, target and weight (what `losscli eval` reports by default).
+         `--timing` forward + backward; the peer (bench/peer_pixel.py) times the same
+         in-process, 2 threads, arrays loaded beforehand). Both sides compute the three values,
+         the total and the gradients w.r.t. pred, target and weight: of the total only
+         (`eval --total-only`; the peer: autograd.grad of the sum), or of the total and of each
+         term (`eval`'s default; the peer: autograd.grad of each term, the total's as their sum).
   eval   a whole `losscli eval` process on a small input with --grad-out, against a whole
          python process that imports torch, computes the same loss and saves its gradients.
   inspect `losscli inspect` of a 384 MiB float32 .npy against np.load + the same statistics.
-and the peak memory (max RSS) of the pixel workload's process.
+and the peak memory (max RSS) of the pixel workloads' processes.
 
 The peer python is $ORACLE_PYTHON, else /tmp/oracle/venv/bin/python when present (it needs
 torch and numpy; `shared/oracle/oracle-setup` makes such an environment, and the MMagic
@@ -111,10 +113,10 @@ def pixel_inputs():
     return [cfg] + paths
 
 
-def pixel_ours(binary, inputs):
+def pixel_ours(binary, inputs, total_only=False):
     cfg, pred, target, weight = inputs
     return [binary, "eval", "--config", cfg, "--pred", pred, "--target", target, "--weight", weight,
-            "--timing", "--format", "json"]
+            "--timing", "--format", "json"] + (["--total-only"] if total_only else [])
 
 
 def pixel_ours_time(out):
@@ -192,13 +194,22 @@ def check_eval(ours, peer):
 
 WORKLOADS = [
     {
-        "name": "pixel 3 losses fwd+bwd",
+        "name": "pixel, total grads",
+        "input": pixel_inputs,
+        "losscli": lambda b, i: pixel_ours(b, i, total_only=True), "losscli_time": pixel_ours_time,
+        "peer": lambda py, i: pixel_peer(py, i, "total"), "peer_time": pixel_peer_time,
+        "peer_name": "torch+MMagic compute",
+        "check": check_pixel,
+        "memory": 1,
+    },
+    {
+        "name": "pixel, total+term grads",
         "input": pixel_inputs,
         "losscli": pixel_ours, "losscli_time": pixel_ours_time,
         "peer": pixel_peer, "peer_time": pixel_peer_time,
         "peer_name": "torch+MMagic compute",
         "check": check_pixel,
-        "memory": True,
+        "memory": 4,
     },
     {
         "name": "eval process, 1x3x64x64",
@@ -281,8 +292,8 @@ def main():
                      statistics.median(peer) if peer else None, agree))
         if w.get("memory"):
             inputs_bytes = sum(os.path.getsize(p) - 128 for p in inputs[1:])
-            # Gradients: of the total and of each of the three terms, w.r.t. all three inputs.
-            grads_bytes = 4 * inputs_bytes
+            # Gradients w.r.t. all three inputs: of the total, and with term gradients of each term too.
+            grads_bytes = w["memory"] * inputs_bytes
             rss = max_rss(ours_cmd)
             line = (f"peak memory, {w['name']}: losscli max RSS {rss / 2**20:.0f} MiB = "
                     f"{rss / (inputs_bytes + grads_bytes):.2f} x the {(inputs_bytes + grads_bytes) / 2**20:.0f} MiB "
@@ -290,10 +301,6 @@ def main():
             if peer_cmd:
                 line += f"; peer process {max_rss(peer_cmd) / 2**20:.0f} MiB (with torch's libraries)"
             notes.append(line)
-            if peer_cmd:
-                total_only = [peer_t(timed(pixel_peer(peer_py, inputs, "total"))[1]) for _ in range(3)]
-                notes.append(f"peer computing only the gradient of the total (losscli has no such mode): "
-                             f"{statistics.median(total_only) * 1e3:.1f} ms")
 
     print(f"{'workload':<26} {'peer':<22} {'losscli ms':>11} {'peer ms':>9} {'ratio':>7}  same result")
     for name, peer_name, o, p, agree in rows:
