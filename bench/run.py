@@ -47,8 +47,9 @@ ORACLE_DIR = os.environ.get("MMORACLE_DIR", os.path.join(os.path.dirname(ROOT), 
 
 def peer_python():
     """The python with torch + numpy for the peers, or None."""
-    for p in [os.environ.get("ORACLE_PYTHON"), "/tmp/oracle/venv/bin/python"]:
-        if p and os.path.exists(p):
+    env = os.environ.get("ORACLE_PYTHON")
+    for p in [env] if env else ["/tmp/oracle/venv/bin/python"]:
+        if os.path.exists(p):
             r = subprocess.run([p, "-c", "import torch, numpy"], capture_output=True)
             if r.returncode == 0:
                 return p
@@ -266,7 +267,7 @@ def main():
     elif not os.path.exists(os.path.join(ORACLE_DIR, "mmoracle.py")):
         print(f"No {ORACLE_DIR}/mmoracle.py (set MMORACLE_DIR): the PyTorch+MMagic peers are skipped.\n")
 
-    rows, notes = [], []
+    rows, notes, peer_first = [], [], {}
     for w in WORKLOADS:
         if args.only and args.only not in w["name"]:
             continue
@@ -287,9 +288,14 @@ def main():
             if peer_cmd:
                 t, out_peer = timed(peer_cmd)
                 peer.append(peer_t(out_peer) if peer_t else t)
+            if peer_cmd and peer_t is pixel_peer_time:
+                peer_first.setdefault(w["name"], []).append(json.loads(out_peer)["first_ms"])
+        if w["name"] in peer_first:
+            notes.append(f"{w['name']}: the peer's first (cold) step, median {statistics.median(peer_first[w['name']]):.1f} ms "
+                         f"(losscli's runs are always cold: fresh process, fresh memory)")
         agree = w["check"](out_ours, out_peer) if peer_cmd else None
         rows.append((w["name"], w["peer_name"] if peer_cmd else "-", statistics.median(ours),
-                     statistics.median(peer) if peer else None, agree))
+                     statistics.median(peer) if peer else None, agree, min(ours), min(peer) if peer else None))
         if w.get("memory"):
             inputs_bytes = sum(os.path.getsize(p) - 128 for p in inputs[1:])
             # Gradients w.r.t. all three inputs: of the total, and with term gradients of each term too.
@@ -302,13 +308,14 @@ def main():
                 line += f"; peer process {max_rss(peer_cmd) / 2**20:.0f} MiB (with torch's libraries)"
             notes.append(line)
 
-    print(f"{'workload':<26} {'peer':<22} {'losscli ms':>11} {'peer ms':>9} {'ratio':>7}  same result")
-    for name, peer_name, o, p, agree in rows:
+    print(f"{'workload':<26} {'peer':<22} {'losscli ms':>11} {'peer ms':>9} {'ratio':>7} {'best':>7}  same result")
+    for name, peer_name, o, p, agree, ob, pb in rows:
         ps = f"{p * 1e3:>9.1f}" if p else f"{'-':>9}"
         rs = f"{o / p:>7.3f}" if p else f"{'-':>7}"
-        print(f"{name:<26} {peer_name:<22} {o * 1e3:>11.1f} {ps} {rs}  {'-' if agree is None else ('yes' if agree else 'NO')}")
-    print(f"(median of {args.reps} interleaved runs; ratio = losscli/peer; 'pixel' is in-process compute "
-          f"time, the others whole processes with a warm page cache)")
+        bs = f"{ob / pb:>7.3f}" if pb else f"{'-':>7}"
+        print(f"{name:<26} {peer_name:<22} {o * 1e3:>11.1f} {ps} {rs} {bs}  {'-' if agree is None else ('yes' if agree else 'NO')}")
+    print(f"(median of {args.reps} interleaved runs; ratio = losscli/peer of the medians, best = of the fastest "
+          f"runs; 'pixel' is in-process compute time, the others whole processes with a warm page cache)")
     for n in notes:
         print(n)
 
