@@ -27,7 +27,10 @@ demo: release
 	$(RELEASE_BIN) inspect fixtures/demo/pred.npy fixtures/demo/target.npy fixtures/demo/weight.npy --format table
 	$(RELEASE_BIN) eval --config fixtures/demo/loss.json --format table
 
-# Side-by-side benchmarks (bench/run.py): losscli against NumPy (and later PyTorch).
+# Side-by-side benchmarks (bench/run.py): losscli against PyTorch + MMagic and NumPy in the
+# same run, ratios printed (docs/speed.md). The peer python is $$ORACLE_PYTHON or
+# /tmp/oracle/venv/bin/python (made by shared/oracle/oracle-setup); without it losscli is
+# timed alone. Not run by CI.
 bench: release
 	python3 bench/run.py
 

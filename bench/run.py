@@ -1,13 +1,28 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmarks: losscli against its peer, in the same run.
+"""Side-by-side benchmarks: losscli against its peer (PyTorch + MMagic, NumPy), in the same run.
 
-Each workload names a losscli command and a peer command (NumPy, later PyTorch/MMagic)
-that does the same work. Runs are interleaved (losscli, peer, losscli, peer, ...) so
-both see the same machine state; the table shows the median wall time of each, as
-whole processes, and the ratio losscli/peer (below 1: losscli is faster).
+Each workload names a losscli command and a peer command that does the same work. Runs are
+interleaved (losscli, peer, losscli, peer, ...) so both see the same machine state; the table
+shows the median of each and the ratio losscli/peer (below 1: losscli is faster). The machine
+may be shared and noisy: absolute times move, ratios hold better.
 
+Workloads:
+  pixel  forward + backward of L1Loss + MSELoss + CharbonnierLoss(sample_wise), each with an
+         (8,1,512,512) weight, on (8,3,512,512) float32: compute time only (losscli's
+         `--timing` forward + backward; the peer (bench/peer_pixel.py) times the same
+         in-process, 2 threads, arrays loaded beforehand). Both sides compute the three values,
+         the total and the gradients w.r.t. pred, target and weight: of the total only
+         (`eval --total-only`; the peer: autograd.grad of the sum), or of the total and of each
+         term (`eval`'s default; the peer: autograd.grad of each term, the total's as their sum).
+  eval   a whole `losscli eval` process on a small input with --grad-out, against a whole
+         python process that imports torch, computes the same loss and saves its gradients.
+  inspect `losscli inspect` of a 384 MiB float32 .npy against np.load + the same statistics.
+and the peak memory (max RSS) of the pixel workloads' processes.
+
+The peer python is $ORACLE_PYTHON, else /tmp/oracle/venv/bin/python when present (it needs
+torch and numpy; `shared/oracle/oracle-setup` makes such an environment, and the MMagic
+loader shared/oracle/mmoracle.py, or $MMORACLE_DIR). Without it, losscli is timed alone.
 Inputs are generated under /tmp/losscli-bench (never in the repository) and reused.
-Add a workload by appending to WORKLOADS.
 
     python3 bench/run.py [--reps N] [--only NAME] [--bin .build/release/losscli]
 """
@@ -19,22 +34,45 @@ import subprocess
 import sys
 import time
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:  # pragma: no cover
+    sys.exit("bench/run.py needs numpy in the python that runs it (pip install numpy), "
+             "or run it with the peer python: $ORACLE_PYTHON bench/run.py")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = "/tmp/losscli-bench"
+ORACLE_DIR = os.environ.get("MMORACLE_DIR", os.path.join(os.path.dirname(ROOT), "shared", "oracle"))
 
+
+def peer_python():
+    """The python with torch + numpy for the peers, or None."""
+    env = os.environ.get("ORACLE_PYTHON")
+    for p in [env] if env else ["/tmp/oracle/venv/bin/python"]:
+        if os.path.exists(p):
+            r = subprocess.run([p, "-c", "import torch, numpy"], capture_output=True)
+            if r.returncode == 0:
+                return p
+    return None
+
+
+def save(path, make):
+    if not os.path.exists(path):
+        os.makedirs(WORK, exist_ok=True)
+        np.save(path + ".tmp.npy", make())
+        os.replace(path + ".tmp.npy", path)
+    return path
+
+
+# ---- inspect ------------------------------------------------------------------------------
 
 def big_f32_npy():
     """A 384 MiB float32 .npy of 96 Mi standard normal values."""
     path = os.path.join(WORK, "f32_384mib.npy")
     n = 384 * 1024 * 1024 // 4
-    if not os.path.exists(path) or os.path.getsize(path) != n * 4 + 128:
-        os.makedirs(WORK, exist_ok=True)
-        a = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
-        np.save(path + ".tmp.npy", a)
-        os.replace(path + ".tmp.npy", path)
-    return path
+    if os.path.exists(path) and os.path.getsize(path) != n * 4 + 128:
+        os.remove(path)
+    return save(path, lambda: np.random.default_rng(0).standard_normal(n, dtype=np.float32))
 
 
 # np.load + the statistics `losscli inspect` reports, each as NumPy computes it, in float64.
@@ -57,25 +95,160 @@ def check_inspect(ours, peer):
             and close(a["sum"], b["sum"]) and close(a["mean"], b["mean"]))
 
 
+# ---- pixel losses, compute only ----------------------------------------------------------
+
+PIXEL_CONFIG = {"losses": {"l1_loss": {"type": "L1Loss"}, "mse_loss": {"type": "MSELoss"},
+                           "charb_loss": {"type": "CharbonnierLoss", "sample_wise": True}}}
+
+
+def pixel_inputs():
+    rng = np.random.default_rng(1)
+    d = os.path.join(WORK, "pixel")
+    os.makedirs(d, exist_ok=True)
+    paths = [save(os.path.join(d, "pred.npy"), lambda: rng.random((8, 3, 512, 512), dtype=np.float32)),
+             save(os.path.join(d, "target.npy"), lambda: rng.random((8, 3, 512, 512), dtype=np.float32)),
+             save(os.path.join(d, "weight.npy"), lambda: (rng.random((8, 1, 512, 512)) > 0.3).astype(np.float32))]
+    cfg = os.path.join(d, "losses.json")
+    with open(cfg, "w") as f:
+        json.dump(PIXEL_CONFIG, f)
+    return [cfg] + paths
+
+
+def pixel_ours(binary, inputs, total_only=False):
+    cfg, pred, target, weight = inputs
+    return [binary, "eval", "--config", cfg, "--pred", pred, "--target", target, "--weight", weight,
+            "--timing", "--format", "json"] + (["--total-only"] if total_only else [])
+
+
+def pixel_ours_time(out):
+    t = json.loads(out)["timing_ms"]
+    return (t["forward"] + t["backward"]) / 1e3
+
+
+def pixel_peer(py, inputs, mode="terms"):
+    return [py, os.path.join(ROOT, "bench", "peer_pixel.py")] + inputs[1:] + [mode, "3"]
+
+
+def pixel_peer_time(out):
+    return json.loads(out)["compute_ms"] / 1e3
+
+
+def check_pixel(ours, peer):
+    """Values, total and every gradient's L2 norm agree to float32 accuracy."""
+    a, b = json.loads(ours), json.loads(peer)
+    close = lambda x, y: abs(float(x) - float(y)) <= 1e-5 * abs(float(y)) + 1e-12
+    ok = close(a["total"], b["total"]) and all(close(a["terms"][k]["value"], v) for k, v in b["terms"].items())
+    for owner, grads in b["gradients"].items():
+        for name, norm in grads.items():
+            ok = ok and close(a["gradients"][owner][name]["l2"], norm)
+    return ok
+
+
+# ---- whole eval process, small input ------------------------------------------------------
+
+def eval_inputs():
+    rng = np.random.default_rng(2)
+    d = os.path.join(WORK, "small")
+    os.makedirs(d, exist_ok=True)
+    pred = save(os.path.join(d, "pred.npy"), lambda: rng.random((1, 3, 64, 64), dtype=np.float32))
+    target = save(os.path.join(d, "target.npy"), lambda: rng.random((1, 3, 64, 64), dtype=np.float32))
+    cfg = os.path.join(d, "loss.json")
+    with open(cfg, "w") as f:
+        json.dump({"type": "L1Loss"}, f)
+    return [cfg, pred, target, os.path.join(d, "grads-losscli.npz"), os.path.join(d, "grads-peer.npz")]
+
+
+def eval_ours(binary, inputs):
+    cfg, pred, target, out, _ = inputs
+    return [binary, "eval", "--config", cfg, "--pred", pred, "--target", target, "--grad-out", out, "--format", "json"]
+
+
+# The whole Python route: start, import torch, load, compute MMagic's L1Loss and its gradient, save.
+TORCH_EVAL = r"""
+import json, sys
+import numpy as np, torch
+sys.path.insert(0, sys.argv[1])
+import mmoracle
+L = mmoracle.load()
+pred, target = (torch.from_numpy(np.load(p)).requires_grad_() for p in sys.argv[2:4])
+loss = L.L1Loss()(pred, target)
+gp, gt = torch.autograd.grad(loss, (pred, target))
+np.savez(sys.argv[4], **{"total/pred": gp.numpy(), "total/target": gt.numpy(),
+                         "loss/pred": gp.numpy(), "loss/target": gt.numpy()})
+print(json.dumps({"total": loss.item()}))
+"""
+
+
+def eval_peer(py, inputs):
+    cfg, pred, target, _, out = inputs
+    return [py, "-c", TORCH_EVAL, ORACLE_DIR, pred, target, out]
+
+
+def check_eval(ours, peer):
+    a, b = json.loads(ours), json.loads(peer)
+    if abs(float(a["total"]) - b["total"]) > 1e-6 * abs(b["total"]):
+        return False
+    d = os.path.join(WORK, "small")
+    x, y = np.load(os.path.join(d, "grads-losscli.npz")), np.load(os.path.join(d, "grads-peer.npz"))
+    return all(np.allclose(x[k], y[k], rtol=1e-5, atol=1e-12) for k in y.files)
+
+
 WORKLOADS = [
+    {
+        "name": "pixel, total grads",
+        "input": pixel_inputs,
+        "losscli": lambda b, i: pixel_ours(b, i, total_only=True), "losscli_time": pixel_ours_time,
+        "peer": lambda py, i: pixel_peer(py, i, "total"), "peer_time": pixel_peer_time,
+        "peer_name": "torch+MMagic compute",
+        "check": check_pixel,
+        "memory": 1,
+    },
+    {
+        "name": "pixel, total+term grads",
+        "input": pixel_inputs,
+        "losscli": pixel_ours, "losscli_time": pixel_ours_time,
+        "peer": pixel_peer, "peer_time": pixel_peer_time,
+        "peer_name": "torch+MMagic compute",
+        "check": check_pixel,
+        "memory": 4,
+    },
+    {
+        "name": "eval process, 1x3x64x64",
+        "input": eval_inputs,
+        "losscli": eval_ours,
+        "peer": eval_peer,
+        "peer_name": "python+torch process",
+        "check": check_eval,
+    },
     {
         "name": "inspect f32 384MiB .npy",
         "input": big_f32_npy,
-        "losscli": lambda bin, path: [bin, "inspect", path, "--format", "json"],
-        "peer": lambda path: [sys.executable, "-c", NUMPY_INSPECT, path],
+        "losscli": lambda b, path: [b, "inspect", path, "--format", "json"],
+        "peer": lambda py, path: [py, "-c", NUMPY_INSPECT, path],
         "peer_name": "numpy np.load+stats",
         "check": check_inspect,
+        "numpy_only": True,
     },
 ]
 
 
 def timed(cmd):
+    """(wall seconds, stdout) of one process."""
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = p.communicate()
     dt = time.perf_counter() - t0
-    if r.returncode != 0:
-        sys.exit(f"failed ({r.returncode}): {' '.join(cmd[:3])} ...\n{r.stderr}")
-    return dt, r.stdout
+    if p.returncode != 0:
+        sys.exit(f"failed ({p.returncode}): {' '.join(cmd[:3])} ...\n{err}")
+    return dt, out
+
+
+def max_rss(cmd):
+    """Peak resident memory (bytes) of one run of `cmd` (wait4's rusage, Linux: KiB)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_maxrss * 1024
 
 
 def main():
@@ -86,27 +259,65 @@ def main():
     args = ap.parse_args()
     if not os.path.exists(args.bin):
         sys.exit(f"{args.bin} not found: run `make release` first")
+    py = peer_python()
+    if py is None:
+        print("No python with torch + numpy found ($ORACLE_PYTHON, /tmp/oracle/venv/bin/python): timing losscli "
+              "alone. To compare, make the reference environment with shared/oracle/oracle-setup and set "
+              "ORACLE_PYTHON to the python it prints.\n")
+    elif not os.path.exists(os.path.join(ORACLE_DIR, "mmoracle.py")):
+        print(f"No {ORACLE_DIR}/mmoracle.py (set MMORACLE_DIR): the PyTorch+MMagic peers are skipped.\n")
 
-    rows = []
+    rows, notes, peer_first = [], [], {}
     for w in WORKLOADS:
         if args.only and args.only not in w["name"]:
             continue
-        path = w["input"]()
-        ours_cmd, peer_cmd = w["losscli"](args.bin, path), w["peer"](path)
-        timed(ours_cmd), timed(peer_cmd)  # warm the page cache and both programs
-        ours, peer = [], []
+        peer_py = sys.executable if w.get("numpy_only") else py
+        has_peer = peer_py is not None and (w.get("numpy_only") or os.path.exists(os.path.join(ORACLE_DIR, "mmoracle.py")))
+        inputs = w["input"]()
+        ours_cmd = w["losscli"](args.bin, inputs)
+        peer_cmd = w["peer"](peer_py, inputs) if has_peer else None
+        ours_t = w.get("losscli_time")
+        peer_t = w.get("peer_time")
+        timed(ours_cmd)  # warm the page cache and both programs
+        if peer_cmd:
+            timed(peer_cmd)
+        ours, peer, out_ours, out_peer = [], [], None, None
         for _ in range(args.reps):
             t, out_ours = timed(ours_cmd)
-            ours.append(t)
-            t, out_peer = timed(peer_cmd)
-            peer.append(t)
-        agree = w["check"](out_ours, out_peer) if "check" in w else None
-        rows.append((w["name"], w["peer_name"], statistics.median(ours), statistics.median(peer), agree))
+            ours.append(ours_t(out_ours) if ours_t else t)
+            if peer_cmd:
+                t, out_peer = timed(peer_cmd)
+                peer.append(peer_t(out_peer) if peer_t else t)
+            if peer_cmd and peer_t is pixel_peer_time:
+                peer_first.setdefault(w["name"], []).append(json.loads(out_peer)["first_ms"])
+        if w["name"] in peer_first:
+            notes.append(f"{w['name']}: the peer's first (cold) step, median {statistics.median(peer_first[w['name']]):.1f} ms "
+                         f"(losscli's runs are always cold: fresh process, fresh memory)")
+        agree = w["check"](out_ours, out_peer) if peer_cmd else None
+        rows.append((w["name"], w["peer_name"] if peer_cmd else "-", statistics.median(ours),
+                     statistics.median(peer) if peer else None, agree, min(ours), min(peer) if peer else None))
+        if w.get("memory"):
+            inputs_bytes = sum(os.path.getsize(p) - 128 for p in inputs[1:])
+            # Gradients w.r.t. all three inputs: of the total, and with term gradients of each term too.
+            grads_bytes = w["memory"] * inputs_bytes
+            rss = max_rss(ours_cmd)
+            line = (f"peak memory, {w['name']}: losscli max RSS {rss / 2**20:.0f} MiB = "
+                    f"{rss / (inputs_bytes + grads_bytes):.2f} x the {(inputs_bytes + grads_bytes) / 2**20:.0f} MiB "
+                    f"of inputs ({inputs_bytes / 2**20:.0f} MiB) and gradients ({grads_bytes / 2**20:.0f} MiB)")
+            if peer_cmd:
+                line += f"; peer process {max_rss(peer_cmd) / 2**20:.0f} MiB (with torch's libraries)"
+            notes.append(line)
 
-    print(f"{'workload':<28} {'peer':<22} {'losscli ms':>11} {'peer ms':>9} {'ratio':>7}  same result")
-    for name, peer_name, o, p, agree in rows:
-        print(f"{name:<28} {peer_name:<22} {o * 1e3:>11.1f} {p * 1e3:>9.1f} {o / p:>7.3f}  {'-' if agree is None else ('yes' if agree else 'NO')}")
-    print(f"(median of {args.reps} interleaved runs, whole processes, warm page cache; ratio = losscli/peer)")
+    print(f"{'workload':<26} {'peer':<22} {'losscli ms':>11} {'peer ms':>9} {'ratio':>7} {'best':>7}  same result")
+    for name, peer_name, o, p, agree, ob, pb in rows:
+        ps = f"{p * 1e3:>9.1f}" if p else f"{'-':>9}"
+        rs = f"{o / p:>7.3f}" if p else f"{'-':>7}"
+        bs = f"{ob / pb:>7.3f}" if pb else f"{'-':>7}"
+        print(f"{name:<26} {peer_name:<22} {o * 1e3:>11.1f} {ps} {rs} {bs}  {'-' if agree is None else ('yes' if agree else 'NO')}")
+    print(f"(median of {args.reps} interleaved runs; ratio = losscli/peer of the medians, best = of the fastest "
+          f"runs; 'pixel' is in-process compute time, the others whole processes with a warm page cache)")
+    for n in notes:
+        print(n)
 
 
 if __name__ == "__main__":

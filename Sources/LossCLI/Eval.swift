@@ -43,6 +43,10 @@ extension LossCLI {
         @Flag(help: "Report the time spent loading, in the forward and backward passes, and writing (ms).")
         var timing = false
 
+        @Flag(name: .customLong("total-only"), help: ArgumentHelp(
+            "Gradients of the total only, not of each term (what a training step needs; faster, less memory)."))
+        var totalOnly = false
+
         func validate() throws {
             _ = try parseWrt(wrt)
             if let gradOut, let valuesOut,
@@ -55,7 +59,8 @@ extension LossCLI {
             for (path, option) in [(gradOut, "--grad-out"), (valuesOut, "--values-out")] {
                 if let path { try validateOutputPath(path, option: option) }
             }
-            let runner = EvalRun(inputOptions: inputOptions, compute: compute, wrt: try parseWrt(wrt), gradients: true)
+            var runner = EvalRun(inputOptions: inputOptions, compute: compute, wrt: try parseWrt(wrt), gradients: true)
+            runner.totalOnly = totalOnly
             var report = try runner.run()
 
             let writeStart = DispatchTime.now().uptimeNanoseconds

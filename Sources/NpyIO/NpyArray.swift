@@ -54,6 +54,27 @@ public struct NpyArray: @unchecked Sendable {
         self.init(values: values, dtype: .float64, shape: shape)
     }
 
+    /// The same from contiguous memory (one copy: a caller's buffer need not become an array first).
+    public init(float32 values: UnsafeBufferPointer<Float>, shape: [Int]) {
+        self.init(values: values, dtype: .float32, shape: shape)
+    }
+
+    /// The same from contiguous memory (one copy).
+    public init(float64 values: UnsafeBufferPointer<Double>, shape: [Int]) {
+        self.init(values: values, dtype: .float64, shape: shape)
+    }
+
+    private init<T>(values: UnsafeBufferPointer<T>, dtype: NpyDType, shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == values.count,
+                     "NpyArray: \(values.count) values do not fill shape \(shape)")
+        self.dtype = dtype
+        self.shape = shape
+        fortranOrder = false
+        count = values.count
+        buffer = NpyBuffer(copying: UnsafeRawBufferPointer(values))
+        dataOffset = 0
+    }
+
     private init<T>(values: [T], dtype: NpyDType, shape: [Int]) {
         // Callers pass a tensor's own storage and shape, so a mismatch is a bug in the caller.
         precondition(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == values.count,

@@ -120,6 +120,20 @@ public final class Tensor {
         values.withUnsafeBytes { storage.raw.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
     }
 
+    /// A tensor of `dtype` whose row-major data are the native-endian `bytes` (copied once, no
+    /// alignment needed): lets a reader hand over file data without an intermediate array.
+    /// Throws when the byte count does not match the shape.
+    public convenience init(shape: [Int], dtype: DType, copyingBytes bytes: UnsafeRawBufferPointer) throws {
+        let size = dtype == .float64 ? 8 : 4
+        guard bytes.count % size == 0 else {
+            throw TensorError.invalidArgument(op: "Tensor(shape:dtype:copyingBytes:)",
+                message: "\(bytes.count) bytes are not a whole number of \(dtype) elements")
+        }
+        try Tensor.validate(shape: shape, count: bytes.count / size, op: "Tensor(shape:dtype:copyingBytes:)")
+        self.init(uninitializedShape: shape, dtype: dtype)
+        if let base = bytes.baseAddress, bytes.count > 0 { storage.raw.copyMemory(from: base, byteCount: bytes.count) }
+    }
+
     /// A tensor of `dtype` holding `values` (converted from Double).
     public convenience init(shape: [Int], values: [Double], dtype: DType) throws {
         switch dtype {

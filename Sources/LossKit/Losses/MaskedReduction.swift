@@ -73,23 +73,30 @@ public struct MaskedReduction {
                 try Tensor.fusedMap([$0, $1]) { elementwise($0[0], $0[1]) }
             }
         }
-        let full = try weight.expand(to: pred.shape)
+        // The weight is broadcast inside the fused pass, never expanded in memory (an expanded
+        // copy was pred's size per term, written in the forward and summed back in the backward;
+        // measured in docs/speed.md). LossCustomGuideTests check this against the tensor form.
         let weighted: ([Fused]) -> Fused = { elementwise($0[0], $0[1]) * $0[2] }
         switch reduction {
-        case .none: return try Tensor.fusedMap([pred, target, full], weighted)
-        case .sum: return try Tensor.fusedSum([pred, target, full], weighted)
+        case .none: return try Tensor.fusedMap([pred, target, weight], weighted)
+        case .sum: return try Tensor.fusedSum([pred, target, weight], weighted)
         case .mean:
             // MMagic expands the weight only when it has one channel; otherwise it sums it as given.
-            let w = weight.shape[1] == 1 ? full : weight
+            let expands = weight.shape[1] == 1
             if sampleWise {
+                let w = expands ? try weight.expand(to: pred.shape) : weight
                 guard w.rank == 4 else {
                     throw LossError.invalidInput(argument: weightName,
                         message: "sample_wise needs a 4-D (N,C,H,W) \(weightName), found \(formatShape(w.shape))")
                 }
-                let denominator = try (w.sum(dims: [1, 2, 3], keepdim: true) + MaskedReduction.eps).expand(to: pred.shape)
-                return try Tensor.fusedSum([pred, target, full, denominator]) { weighted($0) / $0[3] } / Double(w.shape[0])
+                // (N,1,1,1), broadcast inside the fused pass (not expanded in memory).
+                let denominator = try w.sum(dims: [1, 2, 3], keepdim: true) + MaskedReduction.eps
+                return try Tensor.fusedSum([pred, target, weight, denominator]) { weighted($0) / $0[3] } / Double(w.shape[0])
             }
-            return try Tensor.fusedSum([pred, target, full], weighted) / (w.sum() + MaskedReduction.eps)
+            // Σ of the weight expanded to pred's shape, summed as it is broadcast (pred only gives
+            // the shape: it is not read, and detached so that no gradient is formed for it).
+            let weightSum = expands ? try Tensor.fusedSum([weight, pred.detach()]) { $0[0] } : weight.sum()
+            return try Tensor.fusedSum([pred, target, weight], weighted) / (weightSum + MaskedReduction.eps)
         }
     }
 

@@ -26,10 +26,15 @@ public struct EvaluationOptions {
     /// Inputs that were not floating point in their file: never differentiated by default.
     public var nonFloatInputs: Set<String>
 
-    public init(gradients: Bool = true, wrt: [String]? = nil, nonFloatInputs: Set<String> = []) {
+    /// Gradients of each term too (default); false: of the total only (one backward pass
+    /// through every term, and a quarter of the memory for three terms).
+    public var termGradients: Bool
+
+    public init(gradients: Bool = true, wrt: [String]? = nil, nonFloatInputs: Set<String> = [], termGradients: Bool = true) {
         self.gradients = gradients
         self.wrt = wrt
         self.nonFloatInputs = nonFloatInputs
+        self.termGradients = termGradients
     }
 }
 
@@ -394,13 +399,41 @@ public struct LossProgram {
             var totalRead: [String] = []
             for t in result where t.inTotal { for r in t.inputs where !totalRead.contains(r) { totalRead.append(r) } }
             let totalNames = targets(totalRead)
-            gradients["total"] = try gradientsOf(totalTensor, totalNames)
             order.append(("total", totalNames))
+            if !options.termGradients {
+                gradients["total"] = try gradientsOf(totalTensor, totalNames)
+                let end = DispatchTime.now().uptimeNanoseconds
+                return Evaluation(terms: result, total: try totalTensor?.item() ?? 0, gradients: gradients,
+                                  gradientOrder: order.map { (key: $0.0, inputs: $0.1) },
+                                  forwardSeconds: Double(forwardEnd - start) / 1e9, backwardSeconds: Double(end - forwardEnd) / 1e9)
+            }
+            var termGradients: [[String: Tensor]] = []
             for (t, reported) in zip(result, reportedTensors) {
                 let names = targets(t.inputs)
-                gradients[t.name] = try gradientsOf(reported, names)
+                let g = try gradientsOf(reported, names)
+                gradients[t.name] = g
+                termGradients.append(g)
                 order.append((t.name, names))
             }
+            // The total is a sum of the terms in it, so its gradient is the sum of theirs (in term
+            // order): one backward pass per term instead of one more through every term.
+            // Measured (docs/speed.md): three pixel losses on 8×3×512×512, backward ~40% less.
+            var totalGradients: [String: Tensor] = [:]
+            for n in totalNames {
+                var parts: [Tensor] = []
+                for (t, g) in zip(result, termGradients) where t.inTotal { if let gn = g[n] { parts.append(gn) } }
+                if parts.count == 1 { totalGradients[n] = parts[0]; continue }
+                if !parts.isEmpty {
+                    // ((g₁ + g₂) + g₃)…, in one pass.
+                    totalGradients[n] = try Tensor.fusedMap(parts) { xs in xs.dropFirst().reduce(xs[0], +) }
+                    continue
+                }
+                guard let leaf = leaves[n] else {
+                    throw LossError.config(path: "wrt", message: "no input named \"\(n)\" to differentiate with respect to")
+                }
+                totalGradients[n] = try Tensor.zeros(shape: leaf.shape, dtype: leaf.dtype)
+            }
+            gradients["total"] = totalGradients
         }
         let end = DispatchTime.now().uptimeNanoseconds
         return Evaluation(terms: result, total: try totalTensor?.item() ?? 0, gradients: gradients,
