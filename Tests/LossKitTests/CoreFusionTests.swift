@@ -184,4 +184,22 @@ final class CoreFusionTests: XCTestCase {
             }
         }
     }
+
+    /// SignF's SIMD form against its scalar form, bit for bit (NaN, ±0, ±inf, subnormals).
+    func testSignVectorMatchesScalar() {
+        func check<T: TensorScalar>(_: T.Type) {
+            let specials: [T] = [.nan, -.nan, 0, -0, 1, -1, .infinity, -.infinity, .leastNonzeroMagnitude,
+                                 -.leastNonzeroMagnitude, .greatestFiniteMagnitude, 0.25, -3]
+            let x = (0..<37).map { specials[$0 % specials.count] }
+            var y = [T](repeating: 7, count: x.count)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in unaryKernelSerial(xp.baseAddress!, yp.baseAddress!, x.count, SignF()) }
+            }
+            for (a, b) in zip(x, y) {
+                let want = SignF().scalar(a)
+                XCTAssertTrue((want == b || (want.isNaN && b.isNaN)) && want.sign == b.sign, "sign(\(a)) = \(b), want \(want)")
+            }
+        }
+        check(Float.self); check(Double.self)
+    }
 }
