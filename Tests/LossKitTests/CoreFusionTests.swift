@@ -145,4 +145,61 @@ final class CoreFusionTests: XCTestCase {
         }
         XCTAssertEqual(Set(bits).count, 1)
     }
+
+    /// Gradients of broadcast inputs reduced inside the fused backward pass, against the general
+    /// path (full-size gradient, then `sumTo`), and bit-identical for any thread count.
+    func testBroadcastGradientsReducedInPassMatchGeneralPath() throws {
+        let saved = LossKitRuntime.threads
+        defer { LossKitRuntime.threads = saved; fusedReduceInPass = true }
+        // pred-like, weight-like, per-sample-like shapes; the last case has no split (general path).
+        for (sa, sb, sc) in [([4, 3, 33, 35], [4, 1, 33, 35], [4, 1, 1, 1]), ([6, 700], [6, 1], [6, 700]),
+                             ([70_000, 2], [70_000, 1], [70_000, 2]), ([2, 5, 1030], [2, 5, 1], [2, 1, 1030]),
+                             ([3, 4, 300], [3, 4, 300], [1, 4, 300])] {
+            for dtype in [DType.float32, .float64] {
+                func make(_ s: [Int], _ k: Double) throws -> Tensor {
+                    let n = s.reduce(1, *)
+                    return try Tensor(shape: s, values: (0..<n).map { sin(Double($0) * 0.1 + k) + 1.5 }, dtype: dtype).requiringGrad()
+                }
+                let a = try make(sa, 0), b = try make(sb, 1), c = try make(sc, 2)
+                let t = try make(sa, 3)
+                func grads() throws -> [Tensor] {
+                    let s = try Tensor.fusedSum([a, t, b, c]) { x in ((x[0] - x[1]).square() + 1e-6).sqrt() * x[2] / x[3] }
+                    return try grad(s, wrt: [a, t, b, c])
+                }
+                fusedReduceInPass = false
+                LossKitRuntime.threads = saved
+                let reference = try grads()
+                fusedReduceInPass = true
+                var bits: [[UInt64]] = []
+                for threads in [1, 2, 3] {
+                    LossKitRuntime.threads = threads
+                    let g = try grads()
+                    for k in 0..<4 {
+                        XCTAssertEqual(g[k].shape, reference[k].shape)
+                        close(g[k], reference[k], dtype == .float32 ? 1e-6 : 1e-14, "grad \(k) \(sa) \(sb) \(sc) \(dtype)")
+                    }
+                    bits.append(g.flatMap { $0.toFloat64().map(\.bitPattern) })
+                }
+                XCTAssertEqual(bits[0], bits[1], "\(sa) \(sb) \(sc)"); XCTAssertEqual(bits[0], bits[2], "\(sa) \(sb) \(sc)")
+            }
+        }
+    }
+
+    /// SignF's SIMD form against its scalar form, bit for bit (NaN, ±0, ±inf, subnormals).
+    func testSignVectorMatchesScalar() {
+        func check<T: TensorScalar>(_: T.Type) {
+            let specials: [T] = [.nan, -.nan, 0, -0, 1, -1, .infinity, -.infinity, .leastNonzeroMagnitude,
+                                 -.leastNonzeroMagnitude, .greatestFiniteMagnitude, 0.25, -3]
+            let x = (0..<37).map { specials[$0 % specials.count] }
+            var y = [T](repeating: 7, count: x.count)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in unaryKernelSerial(xp.baseAddress!, yp.baseAddress!, x.count, SignF()) }
+            }
+            for (a, b) in zip(x, y) {
+                let want = SignF().scalar(a)
+                XCTAssertTrue((want == b || (want.isNaN && b.isNaN)) && want.sign == b.sign, "sign(\(a)) = \(b), want \(want)")
+            }
+        }
+        check(Float.self); check(Double.self)
+    }
 }

@@ -46,6 +46,9 @@ struct LeakyReluF: UnaryFunctor {
 /// −1, 0 or 1 (NaN stays NaN).
 struct SignF: UnaryFunctor {
     @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { x > 0 ? 1 : (x < 0 ? -1 : x) }
+    /// SSE2 masks (`vectorSign`): the default per-lane loop went through the stack and was ~40 %
+    /// of L1Loss's fused backward (perf annotate, docs/speed.md).
+    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar { vectorSign(x) }
 }
 /// x^p with PyTorch's exact special cases for common exponents.
 struct PowScalarF: UnaryFunctor {

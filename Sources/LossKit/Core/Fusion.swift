@@ -227,6 +227,10 @@ struct FusedProgram {
     }
 }
 
+/// Whether fused backward passes reduce broadcast-input gradients in the pass (tests switch it
+/// off to compare with the general path).
+nonisolated(unsafe) var fusedReduceInPass = true
+
 extension Tensor {
     /// Shape of a fused op: the inputs' broadcast shape (NumPy rules).
     static func fusedShape(_ inputs: [Tensor], op: String) throws -> [Int] {
@@ -284,6 +288,23 @@ extension Tensor {
         let gp = program.gradient(wrt: wrt.map { k in program.code.firstIndex(of: .input(k))! }).pruned()
         let args = xs + upstream
         var full: [Tensor] = []
+        // Gradients of broadcast inputs reduced inside the pass (no full-size temporary, no
+        // `sumTo` pass); the general path below stays the reference (CoreFusionTests compare).
+        if !GradMode.enabled, fusedReduceInPass,
+           let split = FusedReductionSplit(out: shape, reduced: wrt.map { xs[$0].shape }.filter { $0 != shape }) {
+            var fullOuts: [(output: Int, tensor: Tensor)] = [], reducedOuts: [(output: Int, tensor: Tensor)] = []
+            var result = [Tensor?](repeating: nil, count: xs.count)
+            for (j, k) in wrt.enumerated() {
+                let t = Tensor(uninitializedShape: xs[k].shape, dtype: xs[0].dtype)
+                if xs[k].shape == shape { fullOuts.append((j, t)) } else { reducedOuts.append((j, t)) }
+                result[k] = t
+            }
+            switch xs[0].dtype {
+            case .float32: fusedReducingKernel(gp, args, shape, full: fullOuts, reduced: reducedOuts, split: split, Float.self)
+            case .float64: fusedReducingKernel(gp, args, shape, full: fullOuts, reduced: reducedOuts, split: split, Double.self)
+            }
+            return result
+        }
         if GradMode.enabled {
             full = (0..<wrt.count).map { fusedApply(gp.selecting($0), args, shape) }
         } else {

@@ -219,3 +219,122 @@ func fusedSumKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor], _ 
         return sums[0]
     }
 }
+
+/// How the gradient of a broadcast input is reduced inside the fused backward pass
+/// (see `fusedReducingKernel`): the output's flat range splits into `outer` units of `inner`
+/// elements, and unit u touches only elements `u·m ..< (u+1)·m` of each reduced input.
+struct FusedReductionSplit {
+    var outer: Int
+    var inner: Int
+
+    /// The split for `reduced` input shapes broadcast to `out`: the leading output axes along
+    /// which no reduced input is broadcast. Nil when there is no such axis (outer = 1).
+    init?(out: [Int], reduced: [[Int]]) {
+        if reduced.isEmpty { return nil }
+        let r = out.count
+        var axis = r
+        for s in reduced {
+            let lead = r - s.count
+            for d in 0..<r where out[d] != 1 && (d < lead || s[d - lead] == 1) { axis = min(axis, d); break }
+        }
+        outer = out[0..<axis].reduce(1, *)
+        inner = out[axis...].reduce(1, *)
+        if outer < 2 || inner == 0 { return nil }
+    }
+}
+
+/// acc[offset(i) − base] += row[i − start] for i in start..<start+n, offset(i) being output
+/// element i's index into the (coalesced, broadcast) input; a run along a broadcast inner axis
+/// is added as its float64 block sum.
+@inline(__always)
+func scatterAddBroadcast<T: TensorScalar>(_ row: UnsafePointer<T>, _ shape: [Int], _ strides: [Int], _ start: Int, _ n: Int,
+                                          _ acc: UnsafeMutablePointer<Double>, _ base: Int, _ index: UnsafeMutablePointer<Int>) {
+    let r = shape.count
+    var rem = start, off = -base
+    for d in stride(from: r - 1, through: 0, by: -1) {
+        index[d] = rem % shape[d]; rem /= shape[d]
+        off += index[d] * strides[d]
+    }
+    let inner = shape[r - 1], si = strides[r - 1]
+    var j = 0
+    while j < n {
+        let run = min(n - j, inner - index[r - 1])
+        if si == 0 {
+            acc[off] += blockSum(row + j, run)
+        } else {
+            for t in 0..<run { acc[off + t * si] += Double(row[j + t]) }
+        }
+        j += run
+        index[r - 1] += run; off += run * si
+        var d = r - 1
+        while d > 0 && index[d] == shape[d] {
+            off -= shape[d] * strides[d]; index[d] = 0
+            d -= 1
+            index[d] += 1; off += strides[d]
+        }
+    }
+}
+
+/// Like `fusedMapKernel` for a gradient program, but outputs `reduced[j]` (of a broadcast
+/// input's shape) receive their program output summed over the broadcast axes inside the pass,
+/// instead of being written at the full shape and summed back by `sumTo` (which cost a write and
+/// a read of a full-size tensor per broadcast input; measured in docs/speed.md).
+///
+/// Determinism: work is cut along `split` (problem size only). Every reduced element gets its
+/// contributions from one unit, accumulated in float64 in increasing element order (a run
+/// along a broadcast inner axis as its block sum, blocks starting at the unit's start), then
+/// rounded once: bit-identical for any thread count.
+func fusedReducingKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor], _ shape: [Int],
+                                          full: [(output: Int, tensor: Tensor)],
+                                          reduced: [(output: Int, tensor: Tensor)],
+                                          split: FusedReductionSplit, _: T.Type) {
+    let inputs = xs.map { $0.pointer(T.self) }
+    let layouts = xs.map { FusedInputLayout($0.shape, out: shape) }
+    var direct = [UnsafeMutablePointer<T>?](repeating: nil, count: program.code.count)
+    var copied: [(Int, UnsafeMutablePointer<T>)] = []
+    for (j, t) in full {
+        let o = program.outputs[j], p = t.mutablePointer(T.self)
+        switch program.code[o] {
+        case .input, .constant: copied.append((o, p))
+        default: if direct[o] == nil { direct[o] = p } else { copied.append((o, p)) }
+        }
+    }
+    let plans = reduced.map { BroadcastPlan(outShape: shape, operandShapes: [$0.tensor.shape]) }
+    let sinks = reduced.map { (program.outputs[$0.output], $0.tensor.mutablePointer(T.self), $0.tensor.count / split.outer) }
+    let rank = plans.map(\.shape.count).max() ?? 1
+    let unitsPerTask = max(1, elementwiseChunk / split.inner)
+    let tasks = chunkCount(split.outer, chunkSize: unitsPerTask)
+    direct.withUnsafeBufferPointer { d in
+        let directRows = d.baseAddress!
+        let body = { (task: Int) in
+            // One float64 accumulator per reduced output, for one unit at a time.
+            var offsets: [Int] = [], total = 0
+            for sink in sinks { offsets.append(total); total += sink.2 }
+            let acc = UnsafeMutablePointer<Double>.allocate(capacity: max(total, 1))
+            let index = UnsafeMutablePointer<Int>.allocate(capacity: max(rank, 1))
+            defer { acc.deallocate(); index.deallocate() }
+            FusedEvaluator<T>.with(program, inputs, layouts) { e in
+                for u in (task * unitsPerTask)..<min(split.outer, (task + 1) * unitsPerTask) {
+                    let lo = u * split.inner, hi = lo + split.inner
+                    acc.update(repeating: 0, count: total)
+                    var s = lo
+                    while s < hi {
+                        let len = min(fusedBlock, hi - s)
+                        e.run(s, len, direct: directRows)
+                        for (o, p) in copied { (p + s).update(from: e.values[o], count: len) }
+                        for (k, sink) in sinks.enumerated() {
+                            scatterAddBroadcast(e.values[sink.0], plans[k].shape, plans[k].strides[0], s, len,
+                                                acc + offsets[k], u * sink.2, index)
+                        }
+                        s += len
+                    }
+                    for (k, sink) in sinks.enumerated() {
+                        let out = sink.1 + u * sink.2, a = acc + offsets[k]
+                        for i in 0..<sink.2 { out[i] = T(a[i]) }
+                    }
+                }
+            }
+        }
+        parallelChunks(tasks, body)
+    }
+}

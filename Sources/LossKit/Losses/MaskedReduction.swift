@@ -84,14 +84,16 @@ public struct MaskedReduction {
             // MMagic expands the weight only when it has one channel; otherwise it sums it as given.
             let expands = weight.shape[1] == 1
             if sampleWise {
-                let w = expands ? try weight.expand(to: pred.shape) : weight
-                guard w.rank == 4 else {
+                guard weight.rank == 4 else {
                     throw LossError.invalidInput(argument: weightName,
-                        message: "sample_wise needs a 4-D (N,C,H,W) \(weightName), found \(formatShape(w.shape))")
+                        message: "sample_wise needs a 4-D (N,C,H,W) \(weightName), found \(formatShape(expands ? pred.shape : weight.shape))")
                 }
-                // (N,1,1,1), broadcast inside the fused pass (not expanded in memory).
-                let denominator = try w.sum(dims: [1, 2, 3], keepdim: true) + MaskedReduction.eps
-                return try Tensor.fusedSum([pred, target, weight, denominator]) { weighted($0) / $0[3] } / Double(w.shape[0])
+                // (N,1,1,1), broadcast inside the fused pass (not expanded in memory). The expanded
+                // weight's per-sample sum is C × the weight's: no pred-sized expanded copy (written
+                // in the forward, summed back in the backward).
+                let perSample = try weight.sum(dims: [1, 2, 3], keepdim: true)
+                let denominator = (expands ? perSample * Double(pred.shape[1]) : perSample) + MaskedReduction.eps
+                return try Tensor.fusedSum([pred, target, weight, denominator]) { weighted($0) / $0[3] } / Double(weight.shape[0])
             }
             // Σ of the weight expanded to pred's shape, summed as it is broadcast (pred only gives
             // the shape: it is not read, and detached so that no gradient is formed for it).
