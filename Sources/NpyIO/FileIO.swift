@@ -26,7 +26,13 @@ enum FileIO {
         let size = Int(info.st_size)
         if size >= mapThreshold {
             #if os(Linux)
-            let flags = MAP_PRIVATE | MAP_POPULATE   // fault the pages in now, in one go
+            // Fault the pages in now, in one go (measured faster than lazy faults for the
+            // 384 MiB inspect benchmark) — but not for a file as big as a quarter of memory:
+            // such a file may be refused from its header alone (too large to convert), and
+            // populating it first would read gigabytes for nothing.
+            let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) &* Int(sysconf(Int32(_SC_PAGESIZE)))
+            let populate = physical <= 0 || size < physical / 4
+            let flags = populate ? MAP_PRIVATE | MAP_POPULATE : MAP_PRIVATE
             #else
             let flags = MAP_PRIVATE
             #endif
