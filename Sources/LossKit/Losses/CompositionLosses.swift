@@ -53,7 +53,7 @@ public struct L1CompositionLoss: LossModule {
         reducer = try MaskedReduction(parameters: p)
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
-        .value(try Composition.loss(x, reducer: reducer, lossWeight: lossWeight) { ($0 - $1).abs() })
+        .value(try Composition.loss(x, reducer: reducer, lossWeight: lossWeight, elementwise: PixelCriterion.l1))
     }
 }
 
@@ -70,7 +70,7 @@ public struct MSECompositionLoss: LossModule {
         reducer = try MaskedReduction(parameters: p)
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
-        .value(try Composition.loss(x, reducer: reducer, lossWeight: lossWeight) { ($0 - $1).square() })
+        .value(try Composition.loss(x, reducer: reducer, lossWeight: lossWeight, elementwise: PixelCriterion.mse))
     }
 }
 
@@ -90,6 +90,6 @@ public struct CharbonnierCompLoss: LossModule {
         reducer = try MaskedReduction(parameters: p)
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
-        .value(try Composition.loss(x, reducer: reducer, lossWeight: lossWeight) { [eps] in (($0 - $1).square() + eps).sqrt() })
+        .value(try Composition.loss(x, reducer: reducer, lossWeight: lossWeight, elementwise: PixelCriterion.charbonnier(eps: eps)))
     }
 }

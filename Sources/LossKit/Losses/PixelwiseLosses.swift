@@ -6,6 +6,15 @@ private let pixelInputs: [InputDeclaration] = [
     .tensor("weight", optional: true, doc: "Element-wise weight (N,1|C,H,W)."),
 ]
 
+/// The element-wise functions of MMagic's pixel losses (`l1_loss`, `mse_loss`,
+/// `charbonnier_loss` before `@masked_loss`), written once: the pixel, composition,
+/// total-variation and gradient losses all reduce one of these.
+enum PixelCriterion {
+    static func l1(_ p: Fused, _ t: Fused) -> Fused { (p - t).abs() }
+    static func mse(_ p: Fused, _ t: Fused) -> Fused { (p - t).square() }
+    static func charbonnier(eps: Double) -> (Fused, Fused) -> Fused { { p, t in ((p - t).square() + eps).sqrt() } }
+}
+
 /// L1 (mean absolute error) loss — MMagic `L1Loss`.
 ///
 /// `loss_weight * masked_reduce(|pred − target|, weight)`; defaults loss_weight 1.0,
@@ -28,7 +37,7 @@ public struct L1Loss: LossModule {
         reducer = try MaskedReduction(parameters: p)
     }
     public func callAsFunction(_ pred: Tensor, _ target: Tensor, weight: Tensor? = nil) throws -> Tensor {
-        try reducer(pred, target, weight: weight, fused: { ($0 - $1).abs() }) * lossWeight
+        try reducer(pred, target, weight: weight, fused: PixelCriterion.l1) * lossWeight
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
         .value(try self(x.tensor("pred"), x.tensor("target"), weight: x.optionalTensor("weight")))
@@ -54,7 +63,7 @@ public struct MSELoss: LossModule {
         reducer = try MaskedReduction(parameters: p)
     }
     public func callAsFunction(_ pred: Tensor, _ target: Tensor, weight: Tensor? = nil) throws -> Tensor {
-        try reducer(pred, target, weight: weight, fused: { ($0 - $1).square() }) * lossWeight
+        try reducer(pred, target, weight: weight, fused: PixelCriterion.mse) * lossWeight
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
         .value(try self(x.tensor("pred"), x.tensor("target"), weight: x.optionalTensor("weight")))
@@ -86,7 +95,7 @@ public struct CharbonnierLoss: LossModule {
         reducer = try MaskedReduction(parameters: p)
     }
     public func callAsFunction(_ pred: Tensor, _ target: Tensor, weight: Tensor? = nil) throws -> Tensor {
-        try reducer(pred, target, weight: weight, fused: { [eps] in (($0 - $1).square() + eps).sqrt() }) * lossWeight
+        try reducer(pred, target, weight: weight, fused: PixelCriterion.charbonnier(eps: eps)) * lossWeight
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
         .value(try self(x.tensor("pred"), x.tensor("target"), weight: x.optionalTensor("weight")))
@@ -124,9 +133,9 @@ public struct MaskedTVLoss: LossModule {
         }
         let l1 = L1Loss(lossWeight: lossWeight)
         let yDiff = try l1.reducer(pred.slice(dim: 2, end: -1), pred.slice(dim: 2, start: 1),
-                                   weight: m.slice(dim: 2, end: -1), weightName: "mask", fused: { ($0 - $1).abs() }) * lossWeight
+                                   weight: m.slice(dim: 2, end: -1), weightName: "mask", fused: PixelCriterion.l1) * lossWeight
         let xDiff = try l1.reducer(pred.slice(dim: 3, end: -1), pred.slice(dim: 3, start: 1),
-                                   weight: m.slice(dim: 3, end: -1), weightName: "mask", fused: { ($0 - $1).abs() }) * lossWeight
+                                   weight: m.slice(dim: 3, end: -1), weightName: "mask", fused: PixelCriterion.l1) * lossWeight
         return try xDiff + yDiff
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {
