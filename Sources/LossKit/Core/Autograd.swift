@@ -33,13 +33,21 @@ final class GradFn {
     let name: String
     let inputs: [Tensor]
     let backward: (BackwardContext) throws -> [Tensor?]
+    /// Set for `fusedSum`/`fusedMap` nodes: lets `grad` run the backward of several such nodes
+    /// as one pass (`backward` stays the rule used alone and when recording the graph).
+    let fused: FusedNode?
 
-    init(name: String, inputs: [Tensor], backward: @escaping (BackwardContext) throws -> [Tensor?]) {
+    init(name: String, inputs: [Tensor], fused: FusedNode? = nil, backward: @escaping (BackwardContext) throws -> [Tensor?]) {
         self.name = name
         self.inputs = inputs
+        self.fused = fused
         self.backward = backward
     }
 }
+
+/// Whether `grad` batches the backward passes of fused nodes that are due together (tests
+/// switch it off to compare with one pass per node).
+nonisolated(unsafe) var batchFusedBackward = true
 
 /// Whether ops record the graph, per thread: `grad` (without `createGraph`) and `withNoGrad`
 /// switch recording off only for the thread they run on, so independent evaluations on other
@@ -73,9 +81,14 @@ public func withNoGrad<R>(_ body: () throws -> R) rethrows -> R {
 /// and capturing it would form a reference cycle.
 public func record(_ name: String, _ inputs: [Tensor], _ output: Tensor,
                    _ backward: @escaping (BackwardContext) throws -> [Tensor?]) -> Tensor {
+    record(name, inputs, output, fused: nil, backward)
+}
+
+func record(_ name: String, _ inputs: [Tensor], _ output: Tensor, fused: FusedNode?,
+            _ backward: @escaping (BackwardContext) throws -> [Tensor?]) -> Tensor {
     guard GradMode.enabled, inputs.contains(where: { $0.requiresGrad }) else { return output }
     return Tensor(shape: output.shape, dtype: output.dtype, storage: output.storage,
-                  requiresGrad: true, gradFn: GradFn(name: name, inputs: inputs, backward: backward))
+                  requiresGrad: true, gradFn: GradFn(name: name, inputs: inputs, fused: fused, backward: backward))
 }
 
 /// Gradients of `output` with respect to `inputs`, like `torch.autograd.grad`.
@@ -126,22 +139,75 @@ public func grad(_ output: Tensor, wrt inputs: [Tensor], gradOutput: Tensor? = n
     GradMode.enabled = createGraph
     defer { GradMode.enabled = saved }
 
+    // Nodes run consumers-first. A node is ready once every consumer that leads to a wanted
+    // input has run; among ready nodes the one latest in `order` runs first, which is exactly
+    // reverse post-order. Fused nodes (`fusedSum`/`fusedMap`), when not recording the graph,
+    // wait until nothing else is ready; then those due together run as one pass per iteration
+    // shape and dtype (`Tensor.batchedFusedGradients`): three pixel losses on the same inputs
+    // make one backward pass instead of three plus two full-size additions.
+    let batching = batchFusedBackward && !createGraph
+    var position: [ObjectIdentifier: Int] = [:]
+    for (i, t) in order.enumerated() { position[ObjectIdentifier(t)] = i }
+    func isNeeded(_ t: Tensor) -> Bool { t.requiresGrad && needed[ObjectIdentifier(t)] == true }
+    var waiting: [ObjectIdentifier: Int] = [:]
+    for t in order where needed[ObjectIdentifier(t)] == true {
+        for x in t.gradFn?.inputs ?? [] where isNeeded(x) { waiting[ObjectIdentifier(x), default: 0] += 1 }
+    }
+    var ready: [Tensor] = output.gradFn != nil && needed[ObjectIdentifier(output)] == true ? [output] : []
+    var deferred: [Tensor] = []
     var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(output): seed]
-    for t in order.reversed() {
+
+    /// After t's rule ran (or had nothing to do): its inputs have one consumer fewer to wait for.
+    func release(_ t: Tensor) {
         let id = ObjectIdentifier(t)
-        guard let fn = t.gradFn, needed[id] == true, let g = grads[id] else { continue }
-        let needs = fn.inputs.map { $0.requiresGrad && needed[ObjectIdentifier($0)] == true }
-        guard needs.contains(true) else { continue }
-        let ctx = BackwardContext(output: t, grad: g, needs: needs)
-        let inputGrads = try fn.backward(ctx)
-        for (k, input) in fn.inputs.enumerated() where needs[k] {
-            guard k < inputGrads.count, let gk = inputGrads[k] else { continue }
-            precondition(gk.shape == input.shape, "backward of \(fn.name) returned shape \(gk.shape) for input \(input.shape)")
-            let key = ObjectIdentifier(input)
-            grads[key] = try grads[key].map { try $0 + gk } ?? gk
-        }
         // Free intermediate gradients as soon as they are consumed (peak memory).
         if !wanted.contains(id) { grads[id] = nil }
+        for x in t.gradFn?.inputs ?? [] where isNeeded(x) {
+            let k = ObjectIdentifier(x)
+            waiting[k, default: 1] -= 1
+            if waiting[k] == 0 && x.gradFn != nil { ready.append(x) }
+        }
+    }
+    func accumulate(_ input: Tensor, _ g: Tensor, from name: String) throws {
+        precondition(g.shape == input.shape, "backward of \(name) returned shape \(g.shape) for input \(input.shape)")
+        let key = ObjectIdentifier(input)
+        grads[key] = try grads[key].map { try $0 + g } ?? g
+    }
+    func needs(_ fn: GradFn) -> [Bool] { fn.inputs.map(isNeeded) }
+
+    while true {
+        if let i = ready.indices.max(by: { position[ObjectIdentifier(ready[$0])]! < position[ObjectIdentifier(ready[$1])]! }) {
+            let t = ready.remove(at: i)
+            guard let fn = t.gradFn, let g = grads[ObjectIdentifier(t)], needs(fn).contains(true) else { release(t); continue }
+            if batching && fn.fused != nil { deferred.append(t); continue }
+            let ns = needs(fn)
+            let inputGrads = try fn.backward(BackwardContext(output: t, grad: g, needs: ns))
+            for (k, input) in fn.inputs.enumerated() where ns[k] && k < inputGrads.count {
+                if let gk = inputGrads[k] { try accumulate(input, gk, from: fn.name) }
+            }
+            release(t)
+            continue
+        }
+        if deferred.isEmpty { break }
+        // Every deferred node is due: group by iteration shape and dtype, latest first.
+        deferred.sort { position[ObjectIdentifier($0)]! > position[ObjectIdentifier($1)]! }
+        var groups: [[Tensor]] = []
+        for t in deferred {
+            let node = t.gradFn!.fused!
+            if let j = groups.firstIndex(where: { $0[0].gradFn!.fused!.shape == node.shape && $0[0].dtype == t.dtype }) {
+                groups[j].append(t)
+            } else { groups.append([t]) }
+        }
+        deferred = []
+        for group in groups {
+            let items = group.map { t in
+                FusedBackwardItem(node: t.gradFn!.fused!, inputs: t.gradFn!.inputs, upstream: grads[ObjectIdentifier(t)]!, needs: needs(t.gradFn!))
+            }
+            for r in try Tensor.batchedFusedGradients(items, prior: { grads[ObjectIdentifier($0)] }) {
+                if r.folded { grads[ObjectIdentifier(r.input)] = r.gradient } else { try accumulate(r.input, r.gradient, from: "fused batch") }
+            }
+            for t in group { release(t) }
+        }
     }
     return inputs.map { x in
         grads[ObjectIdentifier(x)].map { $0.dtype == x.dtype ? $0 : $0.to(x.dtype) } ?? x.zerosLike()

@@ -3,7 +3,9 @@
 
 struct NegF: UnaryFunctor {
     @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { -x }
-    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar { -x }
+    /// × −1, not the standard library's SIMD `-x`, which is `0 − x` and so gives +0 for +0
+    /// (PyTorch and the scalar form give −0; a later division by it then flips an infinity).
+    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar { x * V(repeating: -1) }
 }
 struct AbsF: UnaryFunctor {
     @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { Swift.abs(x) }

@@ -35,11 +35,77 @@ final class FusedProgramBuilder {
     var code: [FusedInstruction] = []
     private var constants: [UInt64: Int] = [:]
 
+    /// Instructions already emitted, by `cseKey`: every instruction is pure, so an identical
+    /// one (same operation on the same operands) is reused instead of computed twice. A gradient
+    /// program replays its forward code, and a batch of programs (`batchedFusedGradients`)
+    /// often repeats the same subexpressions (`pred − target` in each pixel loss).
+    private var emitted: [String: Int] = [:]
+
     func emit(_ i: FusedInstruction) -> Int {
+        if let k = simplified(i) { return k }
         if case let .constant(v) = i, let k = constants[v.bitPattern] { return k }
+        let key = i.cseKey
+        if let key, let k = emitted[key] { return k }
         code.append(i)
         if case let .constant(v) = i { constants[v.bitPattern] = code.count - 1 }
+        if let key { emitted[key] = code.count - 1 }
         return code.count - 1
+    }
+}
+
+extension FusedProgramBuilder {
+    /// The operand of a negation, if instruction `x` is one.
+    private func negated(_ x: Int) -> Int? {
+        if case let .unary(.neg, a) = code[x] { return a }
+        return nil
+    }
+
+    /// Moves negations outwards, where they cancel or meet an equal expression: gradients are
+    /// full of them (∂(p − t)/∂t = −upstream), and a tensor read by several terms sums one
+    /// negation per term. With CSE, ∂/∂target of three pixel losses becomes one `neg` of
+    /// ∂/∂pred instead of three negations and two additions. Every rewrite gives the same
+    /// value (IEEE rounding is symmetric in sign) except for the sign of an exact zero from
+    /// (−a) + (−b), which becomes −(a + b).
+    fileprivate func simplified(_ i: FusedInstruction) -> Int? {
+        switch i {
+        case let .unary(.neg, x):
+            return negated(x)                                            // −(−a) = a
+        case let .binary(.add, p, q):
+            switch (negated(p), negated(q)) {
+            case let (a?, b?): return emit(.unary(.neg, emit(.binary(.add, a, b))))
+            case let (nil, b?): return emit(.binary(.sub, p, b))         // p + (−b) = p − b
+            case let (a?, nil): return emit(.binary(.sub, q, a))         // (−a) + q = q − a
+            default: return nil
+            }
+        case let .binary(.sub, p, q):
+            return negated(q).map { emit(.binary(.add, p, $0)) }         // p − (−b) = p + b
+        case let .binary(op, p, q) where op == .mul || op == .div:
+            switch (negated(p), negated(q)) {
+            case let (a?, b?): return emit(.binary(op, a, b))
+            case let (a?, nil): return emit(.unary(.neg, emit(.binary(op, a, q))))
+            case let (nil, b?): return emit(.unary(.neg, emit(.binary(op, p, b))))
+            default: return nil
+            }
+        default: return nil
+        }
+    }
+}
+
+extension FusedInstruction {
+    /// Identity for common-subexpression elimination; nil for inputs and constants (inputs are
+    /// distinct by position, constants are keyed by bit pattern so that 0 and −0 stay apart).
+    /// Parameters are spelled by their bit patterns for the same reason.
+    var cseKey: String? {
+        switch self {
+        case .input, .constant: return nil
+        case let .unary(f, x): return "u\(f) \(x)"
+        case let .powScalar(x, p): return "p \(x) \(p.bitPattern)"
+        case let .leakyRelu(x, s): return "r \(x) \(s.bitPattern)"
+        case let .clamp(x, lo, hi): return "c \(x) \(lo.bitPattern) \(hi.bitPattern)"
+        case let .binary(f, p, q): return "b\(f) \(p) \(q)"
+        case let .compare(c, p, q): return "k\(c.rawValue) \(p) \(q)"
+        case let .select(c, p, q): return "s \(c) \(p) \(q)"
+        }
     }
 }
 
@@ -185,6 +251,15 @@ struct FusedProgram {
         }
     }
 
+    /// Emits this program into `builder` with its inputs bound to `inputs`; returns its outputs.
+    func inline(into builder: FusedProgramBuilder, inputs: [Fused]) -> [Fused] {
+        var map: [Int] = []
+        for ins in code {
+            if case let .input(k) = ins { map.append(inputs[k].id) } else { map.append(builder.emit(Self.remap(ins, map))) }
+        }
+        return outputs.map { Fused(builder: builder, id: map[$0]) }
+    }
+
     static func remap(_ i: FusedInstruction, _ m: [Int]) -> FusedInstruction {
         switch i {
         case .input, .constant: return i
@@ -231,6 +306,25 @@ struct FusedProgram {
 /// off to compare with the general path).
 nonisolated(unsafe) var fusedReduceInPass = true
 
+/// What the backward scheduler (`grad`) knows about a node made by `fusedSum` or `fusedMap`:
+/// its forward program (one output) and the shape it iterates over. Nodes of one shape and
+/// dtype whose gradients are due at the same time run their backward as one pass
+/// (`batchedFusedGradients`).
+struct FusedNode {
+    let program: FusedProgram
+    let shape: [Int]
+}
+
+/// One fused node in a batched backward pass.
+struct FusedBackwardItem {
+    let node: FusedNode
+    let inputs: [Tensor]
+    /// Gradient of the differentiated quantity w.r.t. the node's output.
+    let upstream: Tensor
+    /// Which inputs want a gradient.
+    let needs: [Bool]
+}
+
 extension Tensor {
     /// Shape of a fused op: the inputs' broadcast shape (NumPy rules).
     static func fusedShape(_ inputs: [Tensor], op: String) throws -> [Int] {
@@ -260,7 +354,7 @@ extension Tensor {
         case .float32: y.mutablePointer(Float.self)[0] = Float(fusedSumKernel(program, xs, shape, Float.self))
         case .float64: y.mutablePointer(Double.self)[0] = fusedSumKernel(program, xs, shape, Double.self)
         }
-        return record("fusedSum", xs, y) { c in
+        return record("fusedSum", xs, y, fused: FusedNode(program: program, shape: shape)) { c in
             try fusedGradients(program, xs, [c.grad], shape, c.needs)
         }
     }
@@ -277,7 +371,9 @@ extension Tensor {
         case .float32: fusedMapKernel(program, xs, [y], Float.self)
         case .float64: fusedMapKernel(program, xs, [y], Double.self)
         }
-        return record("fusedMap", xs, y) { c in try fusedGradients(program, xs, [c.grad], shape, c.needs) }
+        return record("fusedMap", xs, y, fused: FusedNode(program: program, shape: shape)) { c in
+            try fusedGradients(program, xs, [c.grad], shape, c.needs)
+        }
     }
 
     /// ∂/∂xs of ⟨program(xs), upstream⟩. Without graph recording: one multi-output pass. With it:
@@ -287,38 +383,97 @@ extension Tensor {
         let wrt = (0..<xs.count).filter { needs[$0] }
         let gp = program.gradient(wrt: wrt.map { k in program.code.firstIndex(of: .input(k))! }).pruned()
         let args = xs + upstream
-        var full: [Tensor] = []
-        // Gradients of broadcast inputs reduced inside the pass (no full-size temporary, no
-        // `sumTo` pass); the general path below stays the reference (CoreFusionTests compare).
-        if !GradMode.enabled, fusedReduceInPass,
-           let split = FusedReductionSplit(out: shape, reduced: wrt.map { xs[$0].shape }.filter { $0 != shape }) {
-            var fullOuts: [(output: Int, tensor: Tensor)] = [], reducedOuts: [(output: Int, tensor: Tensor)] = []
-            var result = [Tensor?](repeating: nil, count: xs.count)
+        var result = [Tensor?](repeating: nil, count: xs.count)
+        if GradMode.enabled {
             for (j, k) in wrt.enumerated() {
-                let t = Tensor(uninitializedShape: xs[k].shape, dtype: xs[0].dtype)
-                if xs[k].shape == shape { fullOuts.append((j, t)) } else { reducedOuts.append((j, t)) }
-                result[k] = t
+                // Inputs broadcast from one element get their gradient summed back.
+                result[k] = try fusedApply(gp.selecting(j), args, shape).sumTo(xs[k].shape)
             }
-            switch xs[0].dtype {
+            return result
+        }
+        let gs = try runGradientProgram(gp, args, shape, outputShapes: wrt.map { xs[$0].shape })
+        for (j, k) in wrt.enumerated() { result[k] = gs[j] }
+        return result
+    }
+
+    /// Runs a gradient program (no graph recorded) whose output j is summed back to
+    /// `outputShapes[j]` (the shape of the input it is the gradient of) from the iteration
+    /// `shape`: outputs of that full shape are written in place; the others are reduced inside
+    /// the pass when the shapes allow it, else written at full size and summed back (`sumTo`,
+    /// the reference path that CoreFusionTests compare the in-pass reduction with).
+    static func runGradientProgram(_ gp: FusedProgram, _ args: [Tensor], _ shape: [Int],
+                                   outputShapes: [[Int]]) throws -> [Tensor] {
+        let dtype = args[0].dtype
+        if fusedReduceInPass,
+           let split = FusedReductionSplit(out: shape, reduced: outputShapes.filter { $0 != shape }) {
+            var fullOuts: [(output: Int, tensor: Tensor)] = [], reducedOuts: [(output: Int, tensor: Tensor)] = []
+            var result: [Tensor] = []
+            for (j, s) in outputShapes.enumerated() {
+                let t = Tensor(uninitializedShape: s, dtype: dtype)
+                if s == shape { fullOuts.append((j, t)) } else { reducedOuts.append((j, t)) }
+                result.append(t)
+            }
+            switch dtype {
             case .float32: fusedReducingKernel(gp, args, shape, full: fullOuts, reduced: reducedOuts, split: split, Float.self)
             case .float64: fusedReducingKernel(gp, args, shape, full: fullOuts, reduced: reducedOuts, split: split, Double.self)
             }
             return result
         }
-        if GradMode.enabled {
-            full = (0..<wrt.count).map { fusedApply(gp.selecting($0), args, shape) }
-        } else {
-            full = wrt.map { _ in Tensor(uninitializedShape: shape, dtype: xs[0].dtype) }
-            switch xs[0].dtype {
-            case .float32: fusedMapKernel(gp, args, full, Float.self)
-            case .float64: fusedMapKernel(gp, args, full, Double.self)
+        let full = outputShapes.map { _ in Tensor(uninitializedShape: shape, dtype: dtype) }
+        switch dtype {
+        case .float32: fusedMapKernel(gp, args, full, Float.self)
+        case .float64: fusedMapKernel(gp, args, full, Double.self)
+        }
+        return try zip(full, outputShapes).map { try $0.sumTo($1) }
+    }
+
+    /// The gradients of several fused nodes of one iteration shape and dtype in one pass
+    /// ("horizontal" fusion of their backward passes): every distinct input is read once, and a
+    /// tensor that several nodes read (pred, target and the weight of three pixel losses) gets
+    /// one gradient, the sum of the nodes' contributions in node order, written once. Without
+    /// it each node wrote its own full-size gradients, and autograd added them up in further
+    /// passes over fresh memory (measured in docs/speed.md).
+    ///
+    /// `prior(x)`: x's gradient accumulated so far, if any. One of x's full shape (= the
+    /// iteration shape) is read by the pass and added first, so the sum needs no extra pass;
+    /// the result then replaces it (`folded` true). Otherwise the caller adds the result.
+    /// Runs without graph recording; `grad(createGraph: true)` does not batch.
+    static func batchedFusedGradients(_ items: [FusedBackwardItem], prior: (Tensor) -> Tensor?) throws
+        -> [(input: Tensor, gradient: Tensor, folded: Bool)] {
+        guard let first = items.first else { return [] }
+        let shape = first.node.shape, dtype = first.inputs[0].dtype
+        var union: [Tensor] = []
+        var slot: [ObjectIdentifier: Int] = [:]
+        func index(_ t: Tensor) -> Int {
+            if let u = slot[ObjectIdentifier(t)] { return u }
+            union.append(t); slot[ObjectIdentifier(t)] = union.count - 1
+            return union.count - 1
+        }
+        let bound = items.map { $0.inputs.map(index) }
+        var wanted: [Int] = []
+        for (item, us) in zip(items, bound) {
+            for (k, u) in us.enumerated() where item.needs[k] && !wanted.contains(u) { wanted.append(u) }
+        }
+        var priors: [(slot: Int, tensor: Tensor)] = []
+        for u in wanted {
+            if union[u].shape == shape, let p = prior(union[u]), p.shape == shape { priors.append((u, p)) }
+        }
+        let u0 = union.count, p0 = u0 + items.count
+        let program = FusedProgram.build(inputCount: p0 + priors.count) { xs in
+            var adj = [Fused?](repeating: nil, count: u0)
+            for (j, p) in priors.enumerated() { adj[p.slot] = xs[p0 + j] }
+            for (b, (item, us)) in zip(items, bound).enumerated() {
+                let p = item.node.program
+                let local = (0..<item.inputs.count).filter { item.needs[$0] }
+                let g = p.gradient(wrt: local.map { k in p.code.firstIndex(of: .input(k))! }).pruned()
+                let outs = g.inline(into: xs[0].builder, inputs: us.map { xs[$0] } + [xs[u0 + b]])
+                for (j, k) in local.enumerated() { adj[us[k]] = adj[us[k]].map { $0 + outs[j] } ?? outs[j] }
             }
-        }
-        var result = [Tensor?](repeating: nil, count: xs.count)
-        for (j, k) in wrt.enumerated() {
-            // Inputs broadcast from one element get their gradient summed back.
-            result[k] = try full[j].sumTo(xs[k].shape)
-        }
-        return result
+            return wanted.map { adj[$0] ?? xs[0].constant(0) }
+        }.pruned()
+        let args = union.map { $0.to(dtype) } + items.map { $0.upstream.to(dtype) } + priors.map { $0.tensor.to(dtype) }
+        let gs = try runGradientProgram(program, args, shape, outputShapes: wanted.map { union[$0].shape })
+        let folded = Set(priors.map(\.slot))
+        return zip(wanted, gs).map { (union[$0], $1, folded.contains($0)) }
     }
 }

@@ -48,13 +48,83 @@ func gatherBroadcast<T>(_ src: UnsafePointer<T>, _ shape: [Int], _ strides: [Int
     }
 }
 
+/// The address of elements `start..<start+n` of the output in `src` broadcast to the
+/// (coalesced) output shape, when they are `n` consecutive elements of `src`; else nil.
+@inline(__always)
+func contiguousRun<T>(_ src: UnsafePointer<T>, _ shape: [Int], _ strides: [Int], _ start: Int, _ n: Int) -> UnsafePointer<T>? {
+    let r = shape.count
+    guard strides[r - 1] == 1, start % shape[r - 1] + n <= shape[r - 1] else { return nil }
+    var rem = start, off = 0
+    for d in stride(from: r - 1, through: 0, by: -1) {
+        off += rem % shape[d] * strides[d]; rem /= shape[d]
+    }
+    return src + off
+}
+
 /// Elements per block: a program of ~30 instructions keeps its scratch rows in L2.
 let fusedBlock = 512
+
+/// Which scratch row holds each instruction's block of values. Rows are reused once a value is
+/// dead (linear scan over the SSA code), so a program of 40 instructions needs ~10 rows: they
+/// stay in L1 instead of spilling a row per instruction to L2 (measured in docs/speed.md).
+/// A row may be its own operand's row: every instruction is elementwise, reading element j
+/// before writing element j, so in-place evaluation is safe.
+struct FusedRowPlan {
+    /// Row of instruction i; -1 when it needs none (contiguous inputs, values never read).
+    var row: [Int]
+    var count: Int
+
+    init(_ program: FusedProgram, _ layouts: [FusedInputLayout]) {
+        let code = program.code
+        var last = [Int](repeating: -1, count: code.count)
+        func use(_ x: Int, at i: Int) { last[x] = max(last[x], i) }
+        for (i, ins) in code.enumerated() {
+            switch ins {
+            case .input, .constant: break
+            case let .unary(_, x), let .powScalar(x, _), let .leakyRelu(x, _), let .clamp(x, _, _): use(x, at: i)
+            case let .binary(_, p, q), let .compare(_, p, q): use(p, at: i); use(q, at: i)
+            case let .select(c, p, q): use(c, at: i); use(p, at: i); use(q, at: i)
+            }
+        }
+        // Outputs are read after the block is evaluated; constants and one-element inputs are
+        // splatted once per task: all keep their rows to the end.
+        for o in program.outputs { last[o] = Int.max }
+        for (i, ins) in code.enumerated() {
+            switch ins {
+            case .constant: last[i] = Int.max
+            case let .input(k): if case .scalar = layouts[k], last[i] >= 0 { last[i] = Int.max }
+            default: break
+            }
+        }
+        var row = [Int](repeating: -1, count: code.count)
+        var free: [Int] = [], count = 0
+        // Rows splatted once per task (`prepare`) come first and are never shared: a row handed
+        // on to a later instruction would be overwritten in the first block.
+        for (i, ins) in code.enumerated() where last[i] == Int.max {
+            switch ins {
+            case .constant, .input: row[i] = count; count += 1
+            default: break
+            }
+        }
+        var dying: [[Int]] = Array(repeating: [], count: code.count)
+        for i in code.indices where last[i] >= 0 && last[i] < Int.max { dying[last[i]].append(i) }
+        for (i, ins) in code.enumerated() {
+            // Operands whose last use is this instruction give their rows back first.
+            for d in dying[i] where row[d] >= 0 { free.append(row[d]) }
+            if last[i] < 0 || row[i] >= 0 { continue }
+            if case let .input(k) = ins, case .contiguous = layouts[k] { continue }
+            if let r = free.popLast() { row[i] = r } else { row[i] = count; count += 1 }
+        }
+        self.row = row
+        self.count = max(count, 1)
+    }
+}
 
 struct FusedEvaluator<T: TensorScalar> {
     let code: [FusedInstruction]
     let inputs: [UnsafePointer<T>]
     let layouts: [FusedInputLayout]
+    let plan: FusedRowPlan
     /// Odometer scratch for `gatherBroadcast`.
     let index: UnsafeMutablePointer<Int>
     let scratch: UnsafeMutablePointer<T>
@@ -62,8 +132,8 @@ struct FusedEvaluator<T: TensorScalar> {
 
     /// Splats constants and one-element inputs into their rows (once per task).
     func prepare() {
-        for (i, ins) in code.enumerated() {
-            let row = scratch + i * fusedBlock
+        for (i, ins) in code.enumerated() where plan.row[i] >= 0 {
+            let row = scratch + plan.row[i] * fusedBlock
             switch ins {
             case let .constant(c):
                 row.update(repeating: T(c), count: fusedBlock); values[i] = UnsafePointer(row)
@@ -80,7 +150,12 @@ struct FusedEvaluator<T: TensorScalar> {
     @inline(__always)
     func run(_ start: Int, _ n: Int, direct: UnsafePointer<UnsafeMutablePointer<T>?>? = nil) {
         for (i, ins) in code.enumerated() {
-            let row = direct?[i].map { $0 + start } ?? scratch + i * fusedBlock
+            let r = plan.row[i]
+            guard let row = direct?[i].map({ $0 + start }) ?? (r >= 0 ? scratch + r * fusedBlock : nil) else {
+                // A contiguous input is read in place; any other value without a row is never read.
+                if case let .input(k) = ins, case .contiguous = layouts[k] { values[i] = inputs[k] + start }
+                continue
+            }
             switch ins {
             case .constant: continue
             case let .input(k):
@@ -88,6 +163,9 @@ struct FusedEvaluator<T: TensorScalar> {
                 case .contiguous: values[i] = inputs[k] + start
                 case .scalar: break
                 case let .gathered(shape, strides):
+                    // A block inside one contiguous run of the input (a weight broadcast over
+                    // channels, read along H·W) is read in place, without a copy.
+                    if let p = contiguousRun(inputs[k], shape, strides, start, n) { values[i] = p; continue }
                     gatherBroadcast(inputs[k], shape, strides, start, n, row, index)
                     values[i] = UnsafePointer(row)
                 }
@@ -133,14 +211,15 @@ struct FusedEvaluator<T: TensorScalar> {
     /// Runs `body(evaluator)` with scratch for `code` allocated on this thread.
     static func with<R>(_ program: FusedProgram, _ inputs: [UnsafePointer<T>], _ layouts: [FusedInputLayout],
                         _ body: (FusedEvaluator<T>) -> R) -> R {
+        let plan = FusedRowPlan(program, layouts)
         let rows = program.code.count
-        let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * fusedBlock)
+        let scratch = UnsafeMutablePointer<T>.allocate(capacity: plan.count * fusedBlock)
         let values = UnsafeMutablePointer<UnsafePointer<T>>.allocate(capacity: rows)
         let rank = layouts.map { if case let .gathered(shape, _) = $0 { return shape.count } else { return 0 } }.max() ?? 0
         let index = UnsafeMutablePointer<Int>.allocate(capacity: max(rank, 1))
         defer { scratch.deallocate(); values.deallocate(); index.deallocate() }
         values.initialize(repeating: UnsafePointer(scratch), count: rows)
-        let e = FusedEvaluator(code: program.code, inputs: inputs, layouts: layouts, index: index, scratch: scratch, values: values)
+        let e = FusedEvaluator(code: program.code, inputs: inputs, layouts: layouts, plan: plan, index: index, scratch: scratch, values: values)
         e.prepare()
         return body(e)
     }

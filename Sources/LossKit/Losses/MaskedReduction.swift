@@ -95,9 +95,10 @@ public struct MaskedReduction {
                 let denominator = (expands ? perSample * Double(pred.shape[1]) : perSample) + MaskedReduction.eps
                 return try Tensor.fusedSum([pred, target, weight, denominator]) { weighted($0) / $0[3] } / Double(weight.shape[0])
             }
-            // Σ of the weight expanded to pred's shape, summed as it is broadcast (pred only gives
-            // the shape: it is not read, and detached so that no gradient is formed for it).
-            let weightSum = expands ? try Tensor.fusedSum([weight, pred.detach()]) { $0[0] } : weight.sum()
+            // Σ of the weight expanded to pred's shape: each weight element appears
+            // pred.count / weight.count times in it, so no pass over pred's shape is needed
+            // (summing the broadcast weight was a fourth pass over pred's size per term).
+            let weightSum = expands ? weight.sum() * Double(pred.count / Swift.max(weight.count, 1)) : weight.sum()
             return try Tensor.fusedSum([pred, target, weight], weighted) / (weightSum + MaskedReduction.eps)
         }
     }

@@ -1,0 +1,33 @@
+import Foundation
+import LossKit
+
+/// Workload 1 of `make bench` (L1 + MSE + Charbonnier(sample_wise) with an (8,1,512,512)
+/// weight on (8,3,512,512) float32) inside one process: the first (cold) evaluation and then
+/// warm ones, forward and backward apart, for profiling the engine without process start,
+/// file loading or page faults of the first run. `LOSSBENCH=pixel` runs only this.
+enum PixelBench {
+    static func run() throws {
+        let program = try LossProgram(jsonText: """
+            {"losses": {"l1_loss": {"type": "L1Loss"}, "mse_loss": {"type": "MSELoss"},
+                        "charb_loss": {"type": "CharbonnierLoss", "sample_wise": true}}}
+            """)
+        var state: UInt64 = 0x9E3779B97F4A7C15
+        func uniform() -> Float {  // xorshift64*: cheap, so generating 58 MB does not dominate a profile
+            state ^= state >> 12; state ^= state << 25; state ^= state >> 27
+            return Float((state &* 0x2545F4914F6CDD1D) >> 40) / Float(1 << 24)
+        }
+        let n = 8 * 3 * 512 * 512
+        let pred = try Tensor(shape: [8, 3, 512, 512], float32: (0..<n).map { _ in uniform() })
+        let target = try Tensor(shape: [8, 3, 512, 512], float32: (0..<n).map { _ in uniform() })
+        let weight = try Tensor(shape: [8, 1, 512, 512], float32: (0..<n / 3).map { _ in uniform() > 0.3 ? 1 : 0 })
+        let inputs = ["pred": pred, "target": target, "weight": weight]
+        for termGradients in [false, true] {
+            print("pixel workload, \(termGradients ? "total + term" : "total-only") gradients, \(LossKitRuntime.threads) threads")
+            for rep in 0..<6 {
+                let e = try program.evaluate(inputs: inputs, options: EvaluationOptions(termGradients: termGradients))
+                print(String(format: "  %@ forward %7.2f ms  backward %7.2f ms  total %.7g", rep == 0 ? "cold" : "warm",
+                             e.forwardSeconds * 1e3, e.backwardSeconds * 1e3, e.total))
+            }
+        }
+    }
+}

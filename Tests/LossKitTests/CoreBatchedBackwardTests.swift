@@ -1,0 +1,156 @@
+import XCTest
+@testable import LossKit
+
+/// The backward scheduler's batching of fused nodes (`grad` + `Tensor.batchedFusedGradients`),
+/// the evaluator's scratch-row reuse (`FusedRowPlan`) and the builder's negation rewrites,
+/// each against the path without it.
+final class CoreBatchedBackwardTests: XCTestCase {
+    override func tearDown() { batchFusedBackward = true; super.tearDown() }
+
+    func make(_ shape: [Int], _ dtype: DType, _ k: Double) throws -> Tensor {
+        let n = shape.reduce(1, *)
+        return try Tensor(shape: shape, values: (0..<n).map { sin(Double($0) * 0.37 + k) * 1.5 + (k > 5 ? 2 : 0) }, dtype: dtype)
+            .requiringGrad()
+    }
+
+    /// |error| / (|reference| + mean |reference|): relative, floored where values cancel.
+    func assertClose(_ a: Tensor, _ b: Tensor, _ rtol: Double, _ what: String) {
+        XCTAssertEqual(a.shape, b.shape, what)
+        let x = a.toFloat64(), y = b.toFloat64()
+        let floor = y.reduce(0) { $0 + Swift.abs($1) } / Double(max(y.count, 1)) + 1e-300
+        let worst = zip(x, y).map { Swift.abs($0 - $1) / (floor + Swift.abs($1)) }.max() ?? 0
+        XCTAssertLessThanOrEqual(worst, rtol, what)
+    }
+
+    /// Three weighted pixel-like sums on shared inputs, a per-sample denominator, a second
+    /// consumer of the weight outside the fused nodes, and a fused node of another shape:
+    /// batched (one pass per shape) against one pass per node, in float32 and float64, and
+    /// bit-identical for 1, 2 and 3 threads.
+    func testBatchedGradientsMatchOnePassPerNode() throws {
+        let saved = LossKitRuntime.threads
+        defer { LossKitRuntime.threads = saved }
+        for dtype in [DType.float32, .float64] {
+            let p = try make([4, 3, 40, 50], dtype, 0), t = try make([4, 3, 40, 50], dtype, 1)
+            let w = try make([4, 1, 40, 50], dtype, 7)
+            func loss() throws -> Tensor {
+                let den = try w.sum(dims: [1, 2, 3], keepdim: true) * 3 + 1e-12
+                let l1 = try Tensor.fusedSum([p, t, w]) { x in (x[0] - x[1]).abs() * x[2] } / (w.sum() * 3 + 1e-12)
+                let mse = try Tensor.fusedSum([p, t, w]) { x in (x[0] - x[1]).square() * x[2] } / (w.sum() * 3 + 1e-12)
+                let charb = try Tensor.fusedSum([p, t, w, den]) { x in ((x[0] - x[1]).square() + 1e-6).sqrt() * x[2] / x[3] } / 4
+                let onWeight = try Tensor.fusedSum([w]) { x in x[0].square() } * 0.01
+                return try ((l1 + mse) + charb) + onWeight + (p * t).mean()
+            }
+            batchFusedBackward = false
+            LossKitRuntime.threads = saved
+            let reference = try grad(loss(), wrt: [p, t, w])
+            batchFusedBackward = true
+            var bits: [[UInt64]] = []
+            for threads in [1, 2, 3] {
+                LossKitRuntime.threads = threads
+                let g = try grad(loss(), wrt: [p, t, w])
+                for (k, name) in ["pred", "target", "weight"].enumerated() {
+                    assertClose(g[k], reference[k], dtype == .float32 ? 4e-7 : 1e-15, "\(name) \(dtype) \(threads) threads")
+                }
+                bits.append(g.flatMap { $0.toFloat64().map(\.bitPattern) })
+            }
+            XCTAssertEqual(bits[0], bits[1]); XCTAssertEqual(bits[0], bits[2])
+        }
+    }
+
+    /// Against finite differences (float64), so that batched and unbatched paths cannot share a
+    /// mistake: directional derivative of the loss along a fixed direction.
+    func testBatchedGradientsMatchFiniteDifferences() throws {
+        let p0 = try make([2, 3, 5, 7], .float64, 0), t0 = try make([2, 3, 5, 7], .float64, 1)
+        let w0 = try make([2, 1, 5, 7], .float64, 7)
+        func loss(_ p: Tensor, _ t: Tensor, _ w: Tensor) throws -> Tensor {
+            let a = try Tensor.fusedSum([p, t, w]) { x in (x[0] - x[1]).square() * x[2] } / (w.sum() + 1e-12)
+            let b = try Tensor.fusedSum([p, t, w]) { x in ((x[0] - x[1]).square() + 1e-3).sqrt() * x[2] }
+            let c = try Tensor.fusedMap([p, w]) { x in x[0].exp() * x[1] }.sum()
+            return try a + b * 0.5 + c * 0.1
+        }
+        let g = try grad(loss(p0, t0, w0), wrt: [p0, t0, w0])
+        for (k, x) in [p0, t0, w0].enumerated() {
+            let dir = (0..<x.count).map { cos(Double($0) * 1.1) }
+            let h = 1e-6
+            func shifted(_ s: Double) throws -> [Tensor] {
+                var xs = [p0.detach(), t0.detach(), w0.detach()]
+                xs[k] = try Tensor(shape: x.shape, values: zip(x.toFloat64(), dir).map { $0 + s * $1 }, dtype: .float64)
+                return xs
+            }
+            let up = try shifted(h), down = try shifted(-h)
+            let fd = (try loss(up[0], up[1], up[2]).item() - loss(down[0], down[1], down[2]).item()) / (2 * h)
+            let analytic = zip(g[k].toFloat64(), dir).reduce(0) { $0 + $1.0 * $1.1 }
+            XCTAssertEqual(analytic, fd, accuracy: 1e-7 * max(1, Swift.abs(fd)), "input \(k)")
+        }
+    }
+
+    /// With the negation rewrites and CSE, ∂/∂target of losses of (pred − target) is exactly
+    /// the negation of ∂/∂pred (one `neg` instruction), as mathematics says.
+    func testTargetGradientIsExactlyTheNegatedPredGradient() throws {
+        let p = try make([2, 3, 8, 9], .float32, 0), t = try make([2, 3, 8, 9], .float32, 1)
+        let w = try make([2, 1, 8, 9], .float32, 7)
+        let l = try Tensor.fusedSum([p, t, w]) { x in (x[0] - x[1]).abs() * x[2] }
+            + Tensor.fusedSum([p, t, w]) { x in ((x[0] - x[1]).square() + 1e-6).sqrt() * x[2] } * 0.3
+        let g = try grad(l, wrt: [p, t])
+        XCTAssertEqual(g[1].toFloat32().map(\.bitPattern), g[0].toFloat32().map { (-$0).bitPattern })
+    }
+
+    /// A row is never given to two values that are live at the same time (a value lives from
+    /// its instruction to its last use; outputs, constants and one-element inputs to the end),
+    /// and reuse keeps the rows well below one per instruction.
+    func testRowPlanNeverSharesARowBetweenLiveValues() {
+        let programs: [FusedProgram] = [
+            FusedProgram.build(inputCount: 4) { x in [((x[0] - x[1]).square() + 1e-6).sqrt() * x[2] / x[3]] },
+            FusedProgram.build(inputCount: 3) { x in [(x[0] * x[1] + x[2]) / (x[1].square() + 1) - 0.5 * x[0], x[2].exp()] },
+        ].flatMap { [$0.pruned(), $0.gradient(wrt: [0, 1, 2]).pruned()] }
+        for program in programs {
+            for layouts in [program.inputCountLayouts(.contiguous), program.inputCountLayouts(.scalar)] {
+                let plan = FusedRowPlan(program, layouts)
+                var last = Array(0..<program.code.count)
+                for (i, ins) in program.code.enumerated() {
+                    for x in ins.operands { last[x] = max(last[x], i) }
+                    if case .constant = ins { last[i] = Int.max }
+                    if case .input = ins, case .scalar = layouts[0] { last[i] = Int.max }
+                }
+                for o in program.outputs { last[o] = Int.max }
+                for i in program.code.indices where plan.row[i] >= 0 {
+                    for j in program.code.indices where j > i && plan.row[j] == plan.row[i] {
+                        // j may take i's row only once i is dead (j == last[i]: in place).
+                        XCTAssertLessThanOrEqual(last[i], j, "row \(plan.row[i]) of \(i) reused by \(j) in \(program.code)")
+                    }
+                }
+                XCTAssertLessThan(plan.count, program.code.count)
+            }
+        }
+    }
+
+    /// The negation rewrites give the same values as the plain expression, signed zeros and
+    /// the infinities they lead to included (x[0] starts with +0; −x[0] is −0).
+    func testNegationRewritesKeepValues() throws {
+        let a = try make([1031], .float32, 0), b = try make([1031], .float32, 2)
+        let fused = try Tensor.fusedMap([a, b]) { x in ((-x[0]) + (-x[1])) * (-x[1]) / (-x[0]) - (-(-x[1])) + (x[0] + (-x[1])) }
+        let plain = try ((-a) + (-b)) * (-b) / (-a) - b + (a - b)
+        XCTAssertEqual(fused.toFloat32(), plain.toFloat32())
+        XCTAssertEqual(fused.element(at: 0), -.infinity)
+        // Tensor negation of +0 is −0 in the SIMD body and in the tail (PyTorch's neg).
+        let zeros = try Tensor.zeros(shape: [35])
+        XCTAssertEqual((-zeros).toFloat32().map(\.sign), [FloatingPointSign](repeating: .minus, count: 35))
+    }
+}
+
+extension FusedProgram {
+    /// The same layout for every input (test helper).
+    func inputCountLayouts(_ l: FusedInputLayout) -> [FusedInputLayout] { Array(repeating: l, count: inputCount) }
+}
+
+extension FusedInstruction {
+    /// Instruction indices this one reads (test helper).
+    var operands: [Int] {
+        switch self {
+        case .input, .constant: return []
+        case let .unary(_, x), let .powScalar(x, _), let .leakyRelu(x, _), let .clamp(x, _, _): return [x]
+        case let .binary(_, p, q), let .compare(_, p, q): return [p, q]
+        case let .select(c, p, q): return [c, p, q]
+        }
+    }
+}
