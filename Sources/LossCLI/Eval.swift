@@ -43,12 +43,18 @@ extension LossCLI {
         @Flag(help: "Report the time spent loading, in the forward and backward passes, and writing (ms).")
         var timing = false
 
+        @Option(name: .customLong("repeat"), help: ArgumentHelp(
+            "Evaluate N times (for benchmarking): with --timing, forward_warm and backward_warm are the medians of runs 2..N; the report is the last run's.",
+            valueName: "N"))
+        var repeats: Int = 1
+
         @Flag(name: .customLong("total-only"), help: ArgumentHelp(
             "Gradients of the total only, not of each term (what a training step needs; faster, less memory)."))
         var totalOnly = false
 
         func validate() throws {
             _ = try parseWrt(wrt)
+            guard (1...1000).contains(repeats) else { throw ValidationError("--repeat \(repeats): must be 1 to 1000") }
             if let gradOut, let valuesOut,
                URL(fileURLWithPath: gradOut).standardizedFileURL == URL(fileURLWithPath: valuesOut).standardizedFileURL {
                 throw ValidationError("--grad-out and --values-out name the same file \(gradOut)")
@@ -61,6 +67,7 @@ extension LossCLI {
             }
             var runner = EvalRun(inputOptions: inputOptions, compute: compute, wrt: try parseWrt(wrt), gradients: true)
             runner.totalOnly = totalOnly
+            runner.repeats = repeats
             var report = try runner.run()
 
             let writeStart = DispatchTime.now().uptimeNanoseconds

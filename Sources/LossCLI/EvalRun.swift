@@ -114,6 +114,9 @@ struct EvalRun {
     var gradients: Bool
     /// `eval --total-only`: gradients of the total, not of each term.
     var totalOnly = false
+    /// `--repeat`: evaluations in all; the report is the last one's (they are identical), and
+    /// runs 2... give the warm timings.
+    var repeats = 1
 
     func run() throws -> EvalReport {
         compute.applyRuntime()
@@ -166,11 +169,22 @@ struct EvalRun {
         }
         let loadEnd = DispatchTime.now().uptimeNanoseconds
 
-        let evaluation: Evaluation
+        var last: Evaluation?
+        var first: (forward: Double, backward: Double) = (0, 0)
+        var warm: [(forward: Double, backward: Double)] = []
         do {
-            evaluation = try program.evaluate(
-                inputs: tensors,
-                options: EvaluationOptions(gradients: gradients, wrt: wrt, nonFloatInputs: nonFloat, termGradients: !totalOnly))
+            let options = EvaluationOptions(gradients: gradients, wrt: wrt, nonFloatInputs: nonFloat, termGradients: !totalOnly)
+            let e = try program.evaluate(inputs: tensors, options: options)
+            first = (e.forwardSeconds, e.backwardSeconds)
+            last = e
+            for _ in 1..<max(repeats, 1) {
+                // The previous run's tensors are released first, so later runs reuse its memory
+                // (warm), and the peak stays that of one run.
+                last = nil
+                let e = try program.evaluate(inputs: tensors, options: options)
+                warm.append((e.forwardSeconds, e.backwardSeconds))
+                last = e
+            }
         } catch let error as LossError {
             if case let .missingInput(input, _, _, _) = error {
                 let shorthand = ["pred", "target", "weight", "mask"].contains(input) ? " (or --\(input) FILE.npy)" : ""
@@ -181,6 +195,7 @@ struct EvalRun {
             throw CLIError("\(error)")
         }
 
+        guard let evaluation = last else { throw CLIError("internal error: no evaluation") }
         var summaries: [GradientSummary] = []
         for (owner, inputs) in evaluation.gradientOrder {
             for input in inputs {
@@ -190,9 +205,9 @@ struct EvalRun {
         }
         return EvalReport(
             dtype: dtype, terms: evaluation.terms, total: evaluation.total, gradients: summaries,
-            timing: [("load", Double(loadEnd - loadStart) / 1e6),
-                     ("forward", evaluation.forwardSeconds * 1e3),
-                     ("backward", evaluation.backwardSeconds * 1e3)])
+            timing: [("load", Double(loadEnd - loadStart) / 1e6), ("forward", first.forward * 1e3), ("backward", first.backward * 1e3)]
+                + (warm.isEmpty ? [] : [("forward_warm", median(warm.map(\.forward)) * 1e3),
+                                        ("backward_warm", median(warm.map(\.backward)) * 1e3)]))
     }
 
     /// float64 when asked, or (without `--precision`) when there is at least one floating-point
@@ -258,4 +273,11 @@ func npyArray(_ tensor: Tensor) -> NpyArray {
     }
     if let a = try? tensor.withUnsafeBufferPointer(as: Float.self, { NpyArray(float32: $0, shape: tensor.shape) }) { return a }
     return NpyArray(float32: tensor.toFloat32(), shape: tensor.shape)
+}
+
+/// The median (mean of the middle two for an even count); 0 for none.
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    guard !s.isEmpty else { return 0 }
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }

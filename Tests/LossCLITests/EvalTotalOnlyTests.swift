@@ -31,3 +31,29 @@ final class EvalTotalOnlyTests: XCTestCase {
         XCTAssertEqual((try full.json()["total"] as? NSNumber)?.doubleValue, (json["total"] as? NSNumber)?.doubleValue)
     }
 }
+
+/// `eval --repeat N`: the same report as one run, plus the warm timings with `--timing`.
+final class EvalRepeatTests: XCTestCase {
+    func testRepeatGivesTheSameReportAndWarmTimings() throws {
+        let once = try EvalHarness.run(["eval", "--config", "mmagic.json", "--format", "json"])
+        XCTAssertEqual(once.status, 0, once.stderr)
+        let repeated = try EvalHarness.run(["eval", "--config", "mmagic.json", "--format", "json", "--repeat", "3", "--timing"])
+        XCTAssertEqual(repeated.status, 0, repeated.stderr)
+        var a = try once.json(), b = try repeated.json()
+        let timing = try XCTUnwrap(b.removeValue(forKey: "timing_ms") as? [String: Any])
+        for key in ["load", "forward", "backward", "forward_warm", "backward_warm", "write"] {
+            XCTAssertGreaterThanOrEqual(try jsonDouble(timing[key], key), 0, key)
+        }
+        a.removeValue(forKey: "timing_ms")
+        XCTAssertEqual(NSDictionary(dictionary: a), NSDictionary(dictionary: b))
+        // One run: no warm timings.
+        let single = try EvalHarness.run(["eval", "--config", "mmagic.json", "--format", "json", "--timing"])
+        let t1 = try XCTUnwrap(try single.json()["timing_ms"] as? [String: Any])
+        XCTAssertNil(t1["forward_warm"])
+        for bad in ["0", "-1", "1001", "x"] {
+            let r = try EvalHarness.run(["eval", "--config", "mmagic.json", "--repeat", bad])
+            XCTAssertEqual(r.status, 2, "--repeat \(bad): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("repeat"), r.stderr)
+        }
+    }
+}
