@@ -154,3 +154,62 @@ extension FusedInstruction {
         }
     }
 }
+
+/// `LossProgram.evaluate` computing the fused sums of its pixel-loss terms in one planned pass
+/// (FusedSumPlan), against evaluating each term's sums on its own.
+final class PlannedFusedSumTests: XCTestCase {
+    override func tearDown() { LossProgram.planFusedSumsDefault = true; super.tearDown() }
+
+    func inputs(_ dtype: DType, weight: [Int]) throws -> [String: Tensor] {
+        let shape = [3, 2, 9, 11], n = shape.reduce(1, *), nw = weight.reduce(1, *)
+        return [
+            "pred": try Tensor(shape: shape, values: (0..<n).map { sin(Double($0) * 1.3) }, dtype: dtype),
+            "target": try Tensor(shape: shape, values: (0..<n).map { cos(Double($0) * 0.7) }, dtype: dtype),
+            "weight": try Tensor(shape: weight, values: (0..<nw).map { Double(($0 * 7) % 5) / 4 }, dtype: dtype),
+        ]
+    }
+
+    func testPlannedSumsMatchOneTermAtATime() throws {
+        let program = try LossProgram(jsonText: """
+            {"losses": {"l1_loss": {"type": "L1Loss", "loss_weight": 0.7}, "mse_loss": {"type": "MSELoss"},
+                        "charb_loss": {"type": "CharbonnierLoss", "sample_wise": true, "eps": 1e-6},
+                        "charb2_loss": {"type": "CharbonnierLoss"}}}
+            """)
+        for dtype in [DType.float32, .float64] {
+            for weight in [[3, 1, 9, 11], [3, 2, 9, 11]] {
+                let x = try inputs(dtype, weight: weight)
+                LossProgram.planFusedSumsDefault = false
+                let reference = try program.evaluate(inputs: x)
+                XCTAssertEqual(lastPlannedSumsServed, 0)
+                LossProgram.planFusedSumsDefault = true
+                let planned = try program.evaluate(inputs: x)
+                XCTAssertEqual(lastPlannedSumsServed, 4, "every term's sum comes from the plan")
+                let rtol = dtype == .float32 ? 2e-7 : 1e-15
+                for (a, b) in zip(planned.terms, reference.terms) {
+                    XCTAssertEqual(a.reported, b.reported, accuracy: rtol * Swift.abs(b.reported), "\(a.name) \(dtype) \(weight)")
+                }
+                for (owner, grads) in reference.gradients {
+                    for (name, g) in grads {
+                        let h = try XCTUnwrap(planned.gradients[owner]?[name])
+                        let scale = g.toFloat64().map { Swift.abs($0) }.max() ?? 0
+                        XCTAssertEqual(h.toFloat64(), g.toFloat64(), accuracy: 4 * rtol * scale, "\(owner)/\(name)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// sample_wise with a one-channel weight that also broadcasts over N or H: the fused form
+    /// (per-sample sums, weight sums scaled by the repeats of the expansion) against MMagic's
+    /// tensor form (`MaskedReduction.reduce`: expand, then sum per sample).
+    func testSampleWiseWeightBroadcastMatchesTensorForm() throws {
+        for weight in [[3, 1, 9, 11], [1, 1, 9, 11], [3, 1, 1, 11], [3, 2, 9, 11]] {
+            let x = try inputs(.float64, weight: weight)
+            let r = MaskedReduction(reduction: .mean, sampleWise: true)
+            let pred = x["pred"]!, target = x["target"]!, w = x["weight"]!
+            let fused = try r(pred, target, weight: w, fused: { p, t in (p - t).square() })
+            let plain = try r.reduce((pred - target).square(), weight: w)
+            XCTAssertEqual(try fused.item(), try plain.item(), accuracy: 1e-14 * Swift.abs(try plain.item()), "weight \(weight)")
+        }
+    }
+}

@@ -299,6 +299,53 @@ func fusedSumKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor], _ 
     }
 }
 
+/// Σ of several outputs of one program in one pass over `shape` (the forward of fused sums
+/// that several losses take of the same inputs, `Tensor.fusedSums`). The elements split into
+/// `units` equal leading slices (e.g. the N samples); an output with `perUnit` gets one sum per
+/// unit, the others one sum in all. Float64 accumulation; each unit is cut into `reduceBlock`
+/// chunks (the in-order sum of their blocks' lane sums), a unit's chunk sums are combined
+/// pairwise, and a total is the pairwise combination of every chunk in order: fixed by the
+/// shape alone, so bit-identical for any thread count. With one unit a total is exactly what
+/// `fusedSumKernel` gives.
+func fusedSumsKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor], _ shape: [Int], units: Int,
+                                     outputs: [(instruction: Int, perUnit: Bool)], _: T.Type) -> [[Double]] {
+    let n = shape.reduce(1, *)
+    let inner = units > 0 ? n / units : 0
+    if n == 0 || inner == 0 { return outputs.map { Array(repeating: 0, count: $0.perUnit ? units : 1) } }
+    let inputs = xs.map { $0.pointer(T.self) }
+    let layouts = xs.map { FusedInputLayout($0.shape, out: shape) }
+    let perUnitChunks = chunkCount(inner, chunkSize: reduceBlock)
+    let chunks = units * perUnitChunks
+    let m = outputs.count
+    let group = 16
+    // partial[o * chunks + c]: output o's sum over chunk c.
+    let partial = UnsafeMutablePointer<Double>.allocate(capacity: m * chunks)
+    defer { partial.deallocate() }
+    let body = { (g: Int) in
+        FusedEvaluator<T>.with(program, inputs, layouts) { e in
+            for c in (g * group)..<min(chunks, (g + 1) * group) {
+                let u = c / perUnitChunks, k = c % perUnitChunks
+                let lo = u * inner + k * reduceBlock, hi = min(u * inner + inner, lo + reduceBlock)
+                for o in 0..<m { partial[o * chunks + c] = 0 }
+                var s = lo
+                while s < hi {
+                    let len = min(fusedBlock, hi - s)
+                    e.run(s, len)
+                    for o in 0..<m { partial[o * chunks + c] += blockSum(e.values[outputs[o].instruction], len) }
+                    s += len
+                }
+            }
+        }
+    }
+    let tasks = chunkCount(chunks, chunkSize: group)
+    if n > 2 * elementwiseChunk { parallelChunks(tasks, body) } else { for g in 0..<tasks { body(g) } }
+    return outputs.enumerated().map { o, out in
+        let row = partial + o * chunks
+        if !out.perUnit { pairwiseCombine(row, chunks); return [row[0]] }
+        return (0..<units).map { u in pairwiseCombine(row + u * perUnitChunks, perUnitChunks); return row[u * perUnitChunks] }
+    }
+}
+
 /// How the gradient of a broadcast input is reduced inside the fused backward pass
 /// (see `fusedReducingKernel`): the output's flat range splits into `outer` units of `inner`
 /// elements, and unit u touches only elements `u·m ..< (u+1)·m` of each reduced input.

@@ -88,12 +88,18 @@ public struct MaskedReduction {
                     throw LossError.invalidInput(argument: weightName,
                         message: "sample_wise needs a 4-D (N,C,H,W) \(weightName), found \(formatShape(expands ? pred.shape : weight.shape))")
                 }
-                // (N,1,1,1), broadcast inside the fused pass (not expanded in memory). The expanded
-                // weight's per-sample sum is C × the weight's: no pred-sized expanded copy (written
-                // in the forward, summed back in the backward).
+                // Σ_n (Σ e·w over sample n) / (Σ weight over sample n + eps) / N. The per-sample
+                // sums of e·w are one fused pass whose only inputs are pred, target and weight, so
+                // it can share its pass with the other terms' sums (FusedSumPlan); MMagic divides
+                // each element before summing, which differs only in rounding (float64 sums here).
+                // The weight expanded over pred's shape (MMagic expands a one-channel weight)
+                // repeats each weight element the same number of times in every sample: no
+                // pred-sized copy is summed.
                 let perSample = try weight.sum(dims: [1, 2, 3], keepdim: true)
-                let denominator = (expands ? perSample * Double(pred.shape[1]) : perSample) + MaskedReduction.eps
-                return try Tensor.fusedSum([pred, target, weight, denominator]) { weighted($0) / $0[3] } / Double(weight.shape[0])
+                let repeats = Double(pred.count / Swift.max(pred.shape[0], 1)) / Double(Swift.max(weight.count / Swift.max(weight.shape[0], 1), 1))
+                let denominator = (expands ? perSample * repeats : perSample) + MaskedReduction.eps
+                let sums = try Tensor.fusedSum([pred, target, weight], keepingLeading: 1, weighted)
+                return try (sums / denominator).sum() / Double(expands ? pred.shape[0] : weight.shape[0])
             }
             // Σ of the weight expanded to pred's shape: each weight element appears
             // pred.count / weight.count times in it, so no pass over pred's shape is needed

@@ -20,6 +20,8 @@ enum PixelCriterion {
 /// `loss_weight * masked_reduce(|pred − target|, weight)`; defaults loss_weight 1.0,
 /// reduction mean, sample_wise false.
 public struct L1Loss: LossModule {
+    /// Its forward is one fused sum of pred, target and weight (MaskedReduction).
+    public static let forwardIsFusedSums = true
     public static let declaration = LossTypeDeclaration(
         name: "L1Loss", summary: "Mean absolute error |pred - target|, masked and reduced.",
         details: "loss_weight * masked_reduce(|pred - target|, weight); with a weight and mean reduction: sum(e*w) / (sum(w) + 1e-12).",
@@ -46,6 +48,8 @@ public struct L1Loss: LossModule {
 
 /// MSE (L2) loss — MMagic `MSELoss`: `loss_weight * masked_reduce((pred − target)², weight)`.
 public struct MSELoss: LossModule {
+    /// Its forward is one fused sum of pred, target and weight (MaskedReduction).
+    public static let forwardIsFusedSums = true
     public static let declaration = LossTypeDeclaration(
         name: "MSELoss", summary: "Mean squared error (pred - target)^2, masked and reduced.",
         details: "loss_weight * masked_reduce((pred - target)^2, weight).",
@@ -73,6 +77,8 @@ public struct MSELoss: LossModule {
 /// Charbonnier loss — MMagic `CharbonnierLoss`:
 /// `loss_weight * masked_reduce(sqrt((pred − target)² + eps), weight)`, eps default 1e-12.
 public struct CharbonnierLoss: LossModule {
+    /// Its forward is one fused sum of pred, target and weight (MaskedReduction).
+    public static let forwardIsFusedSums = true
     public static let declaration = LossTypeDeclaration(
         name: "CharbonnierLoss", summary: "Charbonnier loss sqrt((pred - target)^2 + eps), a smooth L1, masked and reduced.",
         details: "loss_weight * masked_reduce(sqrt((pred - target)^2 + eps), weight).",

@@ -10,6 +10,15 @@ public protocol LossModule {
     init(parameters: LossParameters) throws
     /// Computes the loss; throws `LossError.invalidInput` for a bad tensor.
     func forward(_ inputs: LossInputs) throws -> LossOutput
+    /// True when `forward` is `Tensor.fusedSum`s of its inputs plus arithmetic on small
+    /// tensors: `LossProgram.evaluate` may then run it once without values first, to compute
+    /// the sums of all such terms in one pass (`FusedSumPlan`). False (the default) for a
+    /// forward with other large work, which that first run would repeat.
+    static var forwardIsFusedSums: Bool { get }
+}
+
+extension LossModule {
+    public static var forwardIsFusedSums: Bool { false }
 }
 
 /// The result of a forward call: one tensor, or named parts (PerceptualLoss's perceptual/style).

@@ -279,6 +279,44 @@ public struct LossProgram {
         return out.filter { !requiredInputs.contains($0) }
     }
 
+    /// Whether `evaluate` plans the fused sums of its terms (tests compare with and without).
+    nonisolated(unsafe) static var planFusedSumsDefault = true
+    var planFusedSums: Bool { Self.planFusedSumsDefault }
+
+    /// The term's tensor arguments from `leaves`, and the input names it reads.
+    func bind(_ term: LossTerm, _ leaves: [String: Tensor]) throws -> (LossInputs, [String]) {
+        var bound = LossInputs(args: term.args)
+        var read: [String] = []
+        for (arg, inputName) in term.tensorBindings {
+            if let t = leaves[inputName] {
+                bound.tensors[arg] = t
+                read.append(inputName)
+            } else if term.declaration.input(arg)?.optional != true {
+                throw LossError.missingInput(input: inputName, term: term.name, type: term.declaration.name, argument: arg)
+            }
+        }
+        for (arg, names) in term.listBindings {
+            var list: [Tensor] = []
+            if let names = names {
+                for n in names {
+                    guard let t = leaves[n] else {
+                        throw LossError.missingInput(input: n, term: term.name, type: term.declaration.name, argument: arg)
+                    }
+                    list.append(t)
+                    read.append(n)
+                }
+            } else {
+                var i = 0
+                while let t = leaves["\(arg).\(i)"] { list.append(t); read.append("\(arg).\(i)"); i += 1 }
+                if list.isEmpty {
+                    throw LossError.missingInput(input: "\(arg).0", term: term.name, type: term.declaration.name, argument: arg)
+                }
+            }
+            bound.tensorLists[arg] = list
+        }
+        return (bound, read)
+    }
+
     /// Evaluates every term on `inputs`, sums same-named terms, forms the total and, unless
     /// switched off, the gradients of the total and of every term.
     public func evaluate(inputs: [String: Tensor], options: EvaluationOptions = .init()) throws -> Evaluation {
@@ -289,38 +327,21 @@ public struct LossProgram {
 
         struct Partial { var name: String; var types: [String]; var value: Tensor; var inputs: [String] }
         var partials: [Partial] = []
+        // Terms whose forward is fused sums: their sums are computed together first, one pass
+        // over the shared inputs instead of one per term (FusedSumPlan). A term that fails here
+        // fails again below, with its error.
+        let plan = FusedSumPlan()
+        let planned = terms.filter { type(of: $0.module).forwardIsFusedSums }
+        defer { lastPlannedSumsServed = plan.served }
+        if planned.count > 1 && planFusedSums {
+            plan.record {
+                withNoGrad { for term in planned { if let (bound, _) = try? bind(term, leaves) { _ = try? term.module.forward(bound) } } }
+            }
+        }
         for term in terms {
-            var bound = LossInputs(args: term.args)
-            var read: [String] = []
-            for (arg, inputName) in term.tensorBindings {
-                if let t = leaves[inputName] {
-                    bound.tensors[arg] = t
-                    read.append(inputName)
-                } else if term.declaration.input(arg)?.optional != true {
-                    throw LossError.missingInput(input: inputName, term: term.name, type: term.declaration.name, argument: arg)
-                }
-            }
-            for (arg, names) in term.listBindings {
-                var list: [Tensor] = []
-                if let names = names {
-                    for n in names {
-                        guard let t = leaves[n] else {
-                            throw LossError.missingInput(input: n, term: term.name, type: term.declaration.name, argument: arg)
-                        }
-                        list.append(t)
-                        read.append(n)
-                    }
-                } else {
-                    var i = 0
-                    while let t = leaves["\(arg).\(i)"] { list.append(t); read.append("\(arg).\(i)"); i += 1 }
-                    if list.isEmpty {
-                        throw LossError.missingInput(input: "\(arg).0", term: term.name, type: term.declaration.name, argument: arg)
-                    }
-                }
-                bound.tensorLists[arg] = list
-            }
+            let (bound, read) = try bind(term, leaves)
             let output: LossOutput
-            do { output = try term.module.forward(bound) } catch var e as LossError {
+            do { output = try plan.apply { try term.module.forward(bound) } } catch var e as LossError {
                 // Say which input a data_info-mapped argument came from.
                 if case let .invalidInput(arg, message) = e,
                    let input = term.tensorBindings.first(where: { $0.argument == arg })?.input, input != arg {
@@ -441,3 +462,6 @@ public struct LossProgram {
                           forwardSeconds: Double(forwardEnd - start) / 1e9, backwardSeconds: Double(end - forwardEnd) / 1e9)
     }
 }
+
+/// How many fused sums the last `evaluate` took from its plan (tests).
+nonisolated(unsafe) var lastPlannedSumsServed = 0
