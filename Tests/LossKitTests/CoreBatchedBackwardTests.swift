@@ -183,7 +183,8 @@ final class PlannedFusedSumTests: XCTestCase {
                 XCTAssertEqual(lastPlannedSumsServed, 0)
                 LossProgram.planFusedSumsDefault = true
                 let planned = try program.evaluate(inputs: x)
-                XCTAssertEqual(lastPlannedSumsServed, 4, "every term's sum comes from the plan")
+                // Each term: its sum of e·w and its weight sum (per sample for sample_wise).
+                XCTAssertEqual(lastPlannedSumsServed, 8, "every sum comes from the plan")
                 let rtol = dtype == .float32 ? 2e-7 : 1e-15
                 for (a, b) in zip(planned.terms, reference.terms) {
                     XCTAssertEqual(a.reported, b.reported, accuracy: rtol * Swift.abs(b.reported), "\(a.name) \(dtype) \(weight)")

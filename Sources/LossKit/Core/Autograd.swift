@@ -199,6 +199,10 @@ public func grad(_ output: Tensor, wrt inputs: [Tensor], gradOutput: Tensor? = n
             } else { groups.append([t]) }
         }
         deferred = []
+        // Larger iteration shapes first: a smaller group (the weight's own sums) can then fold the
+        // gradient a larger one gave its input into its pass, instead of a separate addition.
+        func size(_ g: [Tensor]) -> Int { g[0].gradFn!.fused!.shape.reduce(1, *) }
+        groups.sort { size($0) != size($1) ? size($0) > size($1) : position[ObjectIdentifier($0[0])]! > position[ObjectIdentifier($1[0])]! }
         for group in groups {
             let items = group.map { t in
                 FusedBackwardItem(node: t.gradFn!.fused!, inputs: t.gradFn!.inputs, upstream: grads[ObjectIdentifier(t)]!, needs: needs(t.gradFn!))

@@ -95,7 +95,9 @@ public struct MaskedReduction {
                 // The weight expanded over pred's shape (MMagic expands a one-channel weight)
                 // repeats each weight element the same number of times in every sample: no
                 // pred-sized copy is summed.
-                let perSample = try weight.sum(dims: [1, 2, 3], keepdim: true)
+                // The weight's sums are fused sums too: planned with the others in the forward,
+                // and their backward joins the weight's other gradient in one pass.
+                let perSample = try Tensor.fusedSum([weight], keepingLeading: 1) { $0[0] }
                 let repeats = Double(pred.count / Swift.max(pred.shape[0], 1)) / Double(Swift.max(weight.count / Swift.max(weight.shape[0], 1), 1))
                 let denominator = (expands ? perSample * repeats : perSample) + MaskedReduction.eps
                 let sums = try Tensor.fusedSum([pred, target, weight], keepingLeading: 1, weighted)
@@ -104,7 +106,8 @@ public struct MaskedReduction {
             // Σ of the weight expanded to pred's shape: each weight element appears
             // pred.count / weight.count times in it, so no pass over pred's shape is needed
             // (summing the broadcast weight was a fourth pass over pred's size per term).
-            let weightSum = expands ? weight.sum() * Double(pred.count / Swift.max(weight.count, 1)) : weight.sum()
+            let plainSum = try Tensor.fusedSum([weight]) { $0[0] }
+            let weightSum = expands ? plainSum * Double(pred.count / Swift.max(weight.count, 1)) : plainSum
             return try Tensor.fusedSum([pred, target, weight], weighted) / (weightSum + MaskedReduction.eps)
         }
     }
