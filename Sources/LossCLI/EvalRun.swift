@@ -144,9 +144,10 @@ struct EvalRun {
                 let a = loaded.array
                 if a.dtype.kind == .float, a.dtype.itemSize == (dtype == .float64 ? 8 : 4),
                    a.dtype.isNativeOrder, !a.fortranOrder || a.shape.filter({ $0 > 1 }).count <= 1 {
-                    // Already the computation's layout: one copy from the file's bytes (the
-                    // conversion path made an array and then copied it, each into fresh pages).
-                    tensors[name] = try a.withUnsafeDataBytes { try Tensor(shape: a.shape, dtype: dtype, copyingBytes: $0) }
+                    // Already the computation's layout: the tensor reads the file's bytes where
+                    // they are (mapped, or the buffer they were read or inflated into), keeping
+                    // that buffer alive; no copy into fresh memory.
+                    tensors[name] = try a.withUnsafeDataBytes { try Tensor(shape: a.shape, dtype: dtype, borrowing: $0, owner: a.buffer) }
                 } else {
                     tensors[name] = dtype == .float64
                         ? try Tensor(shape: a.shape, float64: a.toFloat64())

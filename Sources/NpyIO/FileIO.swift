@@ -37,6 +37,11 @@ enum FileIO {
             let flags = MAP_PRIVATE
             #endif
             if let p = mmap(nil, size, PROT_READ, flags, fd, 0), p != MAP_FAILED {
+                // Then writable, copy on write (the file is never written): a reader that hands
+                // the bytes on without copying (losscli's tensors) cannot fault on a stray write.
+                // Mapped read-only first, because populating a writable private mapping would
+                // copy every page.
+                _ = mprotect(p, size, PROT_READ | PROT_WRITE)
                 return NpyBuffer(mapped: UnsafeRawPointer(p), count: size)
             }
             // A file system without mmap support: fall through to reading.

@@ -20,4 +20,45 @@ final class TensorCopyingBytesTests: XCTestCase {
         let empty = try [Float]().withUnsafeBytes { try Tensor(shape: [0, 4], dtype: .float32, copyingBytes: $0) }
         XCTAssertEqual(empty.count, 0)
     }
+
+    /// `Tensor(shape:dtype:borrowing:owner:)`: reads the owner's bytes in place (an unaligned
+    /// start included), keeps the owner alive as long as the tensor or anything sharing its
+    /// storage lives, and feeds ops and gradients like any tensor.
+    func testBorrowedBytesKeepTheirOwnerAlive() throws {
+        final class Owner {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: 4 * 65 + 1, alignment: 64)
+            deinit { p.deallocate() }
+        }
+        weak var watch: Owner?
+        var t: Tensor? = nil
+        do {
+            let owner = Owner()
+            watch = owner
+            let values = (0..<65).map { Float($0) * 0.5 - 3 }
+            values.withUnsafeBytes { (owner.p + 1).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            t = try Tensor(shape: [5, 13], dtype: .float32, borrowing: UnsafeRawBufferPointer(start: owner.p + 1, count: 4 * 65), owner: owner)
+            XCTAssertThrowsError(try Tensor(shape: [66], dtype: .float32, borrowing: UnsafeRawBufferPointer(start: owner.p, count: 4 * 65), owner: owner))
+        }
+        let reshaped = try XCTUnwrap(t).reshape([65])
+        t = nil
+        XCTAssertNotNil(watch, "the reshape shares the storage, so the owner lives")
+        XCTAssertEqual(reshaped.toFloat32(), (0..<65).map { Float($0) * 0.5 - 3 })
+        let x = reshaped.requiringGrad()
+        let g = try grad(x.square().sum(), wrt: [x])[0]
+        XCTAssertEqual(g.toFloat32(), (0..<65).map { 2 * (Float($0) * 0.5 - 3) })
+        _ = x
+        withExtendedLifetime(reshaped) {}
+    }
+
+    func testBorrowedOwnerIsReleasedWithTheLastTensor() throws {
+        final class Owner { var bytes = [Float](repeating: 1, count: 8) }
+        weak var watch: Owner?
+        do {
+            let owner = Owner()
+            watch = owner
+            let t = try owner.bytes.withUnsafeBytes { try Tensor(shape: [8], dtype: .float32, borrowing: $0, owner: owner) }
+            XCTAssertEqual(t.sum().element(at: 0), 8)
+        }
+        XCTAssertNil(watch)
+    }
 }
