@@ -7,6 +7,8 @@ import LossKit
 /// file loading or page faults of the first run. `LOSSBENCH=pixel` runs only this.
 enum PixelBench {
     static func run() throws {
+        // PIXEL_STREAM=0: plain stores for large fused outputs (A/B against non-temporal ones).
+        if ProcessInfo.processInfo.environment["PIXEL_STREAM"] == "0" { LossKitTesting.disableStreamingStores() }
         let program = try LossProgram(jsonText: """
             {"losses": {"l1_loss": {"type": "L1Loss"}, "mse_loss": {"type": "MSELoss"},
                         "charb_loss": {"type": "CharbonnierLoss", "sample_wise": true}}}

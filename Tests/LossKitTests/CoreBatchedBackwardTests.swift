@@ -214,3 +214,37 @@ final class PlannedFusedSumTests: XCTestCase {
         }
     }
 }
+
+/// Non-temporal output stores (`streamCopy`, used for fused outputs of 4 MiB and more).
+final class StreamingStoreTests: XCTestCase {
+    func testStreamCopyAtEveryAlignmentAndLength() {
+        let src = (0..<300).map { Float($0) * 1.25 - 7 }
+        for offset in 0..<5 {
+            for n in [0, 1, 3, 4, 15, 16, 17, 63, 64, 65, 250] {
+                var dst = [Float](repeating: .nan, count: 300)
+                src.withUnsafeBufferPointer { s in
+                    dst.withUnsafeMutableBufferPointer { d in streamCopy(s.baseAddress!, d.baseAddress! + offset, n) }
+                }
+                storeFence()
+                XCTAssertEqual(Array(dst[offset..<(offset + n)]), Array(src[0..<n]), "offset \(offset) n \(n)")
+                XCTAssertTrue(dst[..<offset].allSatisfy(\.isNaN) && dst[(offset + n)...].allSatisfy(\.isNaN), "offset \(offset) n \(n)")
+            }
+        }
+        let d64 = (0..<37).map { Double($0) / 3 }
+        var out = [Double](repeating: 0, count: 38)
+        d64.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { streamCopy(s.baseAddress!, $0.baseAddress! + 1, 37) } }
+        XCTAssertEqual(Array(out[1...]), d64)
+    }
+
+    /// A fused map and a fused gradient pass large enough to stream, against unfused ops.
+    func testLargeFusedOutputsEqualUnfusedOps() throws {
+        let n = (5 << 20) / 4 + 77
+        let a = try Tensor(shape: [n], values: (0..<n).map { sin(Double($0) * 0.01) }, dtype: .float32).requiringGrad()
+        let b = try Tensor(shape: [n], values: (0..<n).map { cos(Double($0) * 0.03) }, dtype: .float32)
+        let fused = try Tensor.fusedMap([a, b]) { x in (x[0] - x[1]) * x[0] + 0.5 }
+        let plain = try (a - b) * a + 0.5
+        XCTAssertEqual(fused.toFloat32(), plain.toFloat32())
+        let g = try grad(Tensor.fusedSum([a, b]) { x in (x[0] - x[1]).square() }, wrt: [a])[0]
+        XCTAssertEqual(g.toFloat32(), try ((a - b) * 2).toFloat32())
+    }
+}

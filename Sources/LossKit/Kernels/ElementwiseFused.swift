@@ -1,3 +1,8 @@
+import Synchronization
+#if arch(x86_64) && canImport(_Builtin_intrinsics)
+import _Builtin_intrinsics.intel
+#endif
+
 /// Block evaluator for fused elementwise programs (see Core/Fusion.swift).
 ///
 /// A task takes a range of elements and walks it in blocks of `fusedBlock`; each instruction
@@ -147,11 +152,17 @@ struct FusedEvaluator<T: TensorScalar> {
     /// Evaluates elements `start..<start+n` (n ≤ fusedBlock); afterwards `values[i]` points at
     /// instruction i's results. `direct[i]`, when set, is where instruction i writes instead of
     /// its scratch row (outputs go straight to the result tensor: no extra copy).
+    ///
+    /// `stream`: outputs are computed in their scratch rows and then written to `direct` with
+    /// non-temporal stores (`streamCopy`): a large result is not read into the cache before it
+    /// is overwritten, a third less memory traffic for a gradient pass (docs/speed.md).
     @inline(__always)
-    func run(_ start: Int, _ n: Int, direct: UnsafePointer<UnsafeMutablePointer<T>?>? = nil) {
+    func run(_ start: Int, _ n: Int, direct: UnsafePointer<UnsafeMutablePointer<T>?>? = nil, stream: Bool = false) {
         for (i, ins) in code.enumerated() {
             let r = plan.row[i]
-            guard let row = direct?[i].map({ $0 + start }) ?? (r >= 0 ? scratch + r * fusedBlock : nil) else {
+            let target = direct?[i].map { $0 + start }
+            let streamed = stream && target != nil && r >= 0
+            guard let row = streamed ? scratch + r * fusedBlock : (target ?? (r >= 0 ? scratch + r * fusedBlock : nil)) else {
                 // A contiguous input is read in place; any other value without a row is never read.
                 if case let .input(k) = ins, case .contiguous = layouts[k] { values[i] = inputs[k] + start }
                 continue
@@ -205,6 +216,7 @@ struct FusedEvaluator<T: TensorScalar> {
                 for j in 0..<n { row[j] = cv[j] != 0 ? a[j] : b[j] }
             }
             values[i] = UnsafePointer(row)
+            if streamed, let target { streamCopy(row, target, n) }
         }
     }
 
@@ -223,6 +235,40 @@ struct FusedEvaluator<T: TensorScalar> {
         e.prepare()
         return body(e)
     }
+}
+
+/// Outputs of at least this many bytes are written with non-temporal stores.
+nonisolated(unsafe) var streamedOutputBytes = 4 << 20
+
+/// dst[0..<n] = src[0..<n] with non-temporal stores where dst is 16-byte aligned (SSE, on
+/// every x86-64), plain stores elsewhere. The caller issues `storeFence()` before the data is
+/// read by another thread.
+@inline(__always)
+func streamCopy<T: TensorScalar>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ n: Int) {
+    #if arch(x86_64) && canImport(_Builtin_intrinsics)
+    var i = 0
+    let perVector = 16 / MemoryLayout<T>.stride
+    while i < n && Int(bitPattern: dst + i) & 15 != 0 { dst[i] = src[i]; i += 1 }
+    let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(dst)
+    let size = MemoryLayout<T>.stride
+    while i + 4 * perVector <= n {
+        for k in 0..<4 {
+            let v = s.loadUnaligned(fromByteOffset: (i + k * perVector) * size, as: SIMD4<Float>.self)
+            _mm_stream_ps(d.advanced(by: (i + k * perVector) * size).assumingMemoryBound(to: Float.self), v)
+        }
+        i += 4 * perVector
+    }
+    while i < n { dst[i] = src[i]; i += 1 }
+    #else
+    dst.update(from: src, count: n)
+    #endif
+}
+
+/// Orders earlier non-temporal stores before later memory operations (they are weakly
+/// ordered): a sequentially consistent fence, `mfence` on x86-64.
+@inline(__always)
+func storeFence() {
+    atomicMemoryFence(ordering: .sequentiallyConsistent)
 }
 
 @inline(__always)
@@ -249,6 +295,7 @@ func fusedMapKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor], _ 
         default: if direct[o] == nil { direct[o] = outs[j] } else { copied.append(j) }
         }
     }
+    let stream = n * MemoryLayout<T>.stride >= streamedOutputBytes
     direct.withUnsafeBufferPointer { d in
         let directRows = d.baseAddress!
         forEachRange(n) { lo, hi in
@@ -256,10 +303,11 @@ func fusedMapKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor], _ 
                 var s = lo
                 while s < hi {
                     let len = min(fusedBlock, hi - s)
-                    e.run(s, len, direct: directRows)
+                    e.run(s, len, direct: directRows, stream: stream)
                     for j in copied { (outs[j] + s).update(from: e.values[program.outputs[j]], count: len) }
                     s += len
                 }
+                if stream { storeFence() }
             }
         }
     }
@@ -430,6 +478,7 @@ func fusedReducingKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor
     let rank = plans.map(\.shape.count).max() ?? 1
     let unitsPerTask = max(1, elementwiseChunk / split.inner)
     let tasks = chunkCount(split.outer, chunkSize: unitsPerTask)
+    let stream = split.outer * split.inner * MemoryLayout<T>.stride >= streamedOutputBytes
     direct.withUnsafeBufferPointer { d in
         let directRows = d.baseAddress!
         let body = { (task: Int) in
@@ -446,7 +495,7 @@ func fusedReducingKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor
                     var s = lo
                     while s < hi {
                         let len = min(fusedBlock, hi - s)
-                        e.run(s, len, direct: directRows)
+                        e.run(s, len, direct: directRows, stream: stream)
                         for (o, p) in copied { (p + s).update(from: e.values[o], count: len) }
                         for (k, sink) in sinks.enumerated() {
                             scatterAddBroadcast(e.values[sink.0], plans[k].shape, plans[k].strides[0], s, len,
@@ -460,7 +509,14 @@ func fusedReducingKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor
                     }
                 }
             }
+            if stream { storeFence() }
         }
         parallelChunks(tasks, body)
     }
+}
+
+/// Switches for benchmarks comparing kernel variants in one binary.
+public enum LossKitTesting {
+    /// Large fused outputs written with plain stores instead of non-temporal ones.
+    public static func disableStreamingStores() { streamedOutputBytes = .max }
 }
