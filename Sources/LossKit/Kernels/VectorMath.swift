@@ -117,14 +117,46 @@ func vmExp(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
     return p * pow2(n1) * pow2(n - n1)
 }
 
-/// e^x − 1 for x in [−60, 0] (used by tanh): 2^n·(1 + q) − 1 = 2^n·q + (2^n − 1), exact
-/// for n = 0 (q itself) and free of cancellation for n < 0.
+/// e^x − 1 for x in [−60, 0] (used by tanh) as hi + lo: 2^n·(1 + q) − 1 = 2^n·q + (2^n − 1),
+/// q itself for n = 0 and free of cancellation for n < 0.
+///
+/// For float64 results q is carried as qHi + qLo (the rounding error of r = x − n·ln2, and of
+/// r + T with T = r²/2 + r³·P), 2^n − 1 (n ≥ −53) and 2^n·qHi are exact, and lo is the
+/// two-sum error of their sum: hi + lo is then good to ~0.2 ulp. This matters because glibc's
+/// own tanh is up to ~2 ulp off near |x| ≈ 0.23 (measured with mpmath), so ours must be within
+/// ~0.7 ulp of the exact value to stay within 2 ulp of libm there.
 @inline(__always)
-private func expm1NonPositive(_ x: VMDouble, forFloat: Bool) -> VMDouble {
-    let (n, r) = expReduce(x)
-    let q = expm1Poly(r, forFloat: forFloat)
+private func expm1NonPositive(_ x: VMDouble, forFloat: Bool) -> (hi: VMDouble, lo: VMDouble) {
+    let n = splat(roundMagic).addingProduct(x, splat(log2e)) - splat(roundMagic)
+    let rHi = x.addingProduct(-n, splat(ln2Hi))                 // exact (Cody–Waite)
+    let r = rHi.addingProduct(-n, splat(ln2Lo))
     let s = pow2(n)
-    return (s - 1).addingProduct(s, q)
+    if forFloat {
+        // Float32 results: ~2^-50 relative error is far below a float ulp.
+        return ((s - 1).addingProduct(s, expm1Poly(r, forFloat: true)), splat(0))
+    }
+    let rLo = (rHi - r).addingProduct(-n, splat(ln2Lo))         // rHi − r is exact
+    // P(r) = Σ r^(k−3)/k!, k = 3…13.
+    var p = splat(1.0 / 6227020800)
+    p = horner(p, r, 1.0 / 479001600)
+    p = horner(p, r, 1.0 / 39916800)
+    p = horner(p, r, 1.0 / 3628800)
+    p = horner(p, r, 1.0 / 362880)
+    p = horner(p, r, 1.0 / 40320)
+    p = horner(p, r, 1.0 / 5040)
+    p = horner(p, r, 1.0 / 720)
+    p = horner(p, r, 1.0 / 120)
+    p = horner(p, r, 1.0 / 24)
+    p = horner(p, r, 1.0 / 6)
+    let r2 = r * r
+    let t = (0.5 * r2).addingProduct(r2 * r, p)
+    let qHi = r + t
+    // |t| ≤ 0.18·|r|, so the fast two-sum gives the exact error; e^(r + rLo) − 1 ≈ q + rLo·e^r.
+    let qLo = ((r - qHi) + t).addingProduct(rLo, 1 + qHi)
+    let a = s - 1, b = s * qHi
+    let hi = a + b
+    let bv = hi - a
+    return (hi, ((a - (hi - bv)) + (b - bv)).addingProduct(s, qLo))
 }
 
 /// log(u) + corr for u a positive normal finite double, kAdjust added to the exponent.
@@ -207,8 +239,23 @@ func vmTanh(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
     // expm1(−2|x|) is −1 to double precision below −60 (and the clamp keeps 2^n normal).
     var m2a = -2 * a
     m2a = vmSelect(m2a .< splat(-60), splat(-60), m2a)
-    let w = expm1NonPositive(m2a, forFloat: forFloat)
-    let t = -w / (w + 2)
+    let (w, wLo) = expm1NonPositive(m2a, forFloat: forFloat)
+    let t: VMDouble
+    if forFloat {
+        // Float32 results: the double quotient is ~2^-50 accurate, far below a float ulp.
+        t = -w / (w + 2)
+    } else {
+        // −(w + wLo)/(d + dLo) with d + dLo = 2 + w + wLo exactly (two-sum), then one
+        // correction step with the exact remainder −w − t0·d (fma): without it the roundings
+        // of w, 2 + w and the quotient add up to 3 ulp near |x| ≈ 0.5.
+        let d = w + 2
+        let bd = d - w
+        let dLo = ((w - (d - bd)) + (2 - bd)) + wLo
+        let rec = 1 / d
+        let t0 = -w * rec
+        let rem = (-w).addingProduct(-t0, d) - wLo - t0 * dLo
+        t = t0.addingProduct(rem, rec)
+    }
     let y = double(bits(t) | (bits(x) & signBit))
     return vmSelect(a .< splat(0x1p-28), x, y)
 }
