@@ -1,12 +1,12 @@
 /// SIMD exp, log, log1p, tanh (and the sigmoid/softplus built on them) for the elementwise
-/// functors, on `SIMD8<Double>` and `SIMD16<Float>`.
+/// functors, on `SIMD8<Double>` and `SIMD16<Float>` (the kernels' `T.Vector`s).
 ///
 /// Why: `ExpF` & co. called scalar libm per lane (exp ~2 GB/s, ~6x a memcpy of the same
 /// bytes; tanh and softplus ~0.5 GB/s). These kernels are branch-free lane-wise code.
 ///
 /// Design:
-/// - Everything is computed in float64 on `SIMD8<Double>`. A float32 vector is widened to two
-///   double vectors, computed with shorter polynomials (still ~2^-30 relative error), and
+/// - Everything is computed in float64 on `SIMD4<Double>` (see `VMDouble`). A float32 vector is
+///   widened to four double vectors, computed with shorter polynomials (still ~2^-30 relative error), and
 ///   narrowed once at the end. The float32 results are thus one rounding from a value much more
 ///   accurate than float32 (max error ~0.5 ulp), and the float32 edge cases (overflow to inf,
 ///   subnormal results, subnormal inputs of log) fall out of the double range with no extra code.
@@ -26,21 +26,57 @@
 /// - The functors' `scalar` forms run these same vector kernels on a splat and take lane 0,
 ///   so an element computed in a loop tail is bit-identical to one in the vector body.
 
-typealias VMDouble = SIMD8<Double>
-typealias VMBits = SIMD8<UInt64>
-typealias VMMask = SIMDMask<SIMD8<Int64>>
+/// One ymm register of doubles. Not SIMD8<Double>: operations on it came out split into xmm
+/// halves (2 lanes per instruction) in the release build.
+typealias VMDouble = SIMD4<Double>
+typealias VMBits = SIMD4<UInt64>
 
 @inline(__always) private func bits(_ x: VMDouble) -> VMBits { unsafeBitCast(x, to: VMBits.self) }
 @inline(__always) private func double(_ u: VMBits) -> VMDouble { unsafeBitCast(u, to: VMDouble.self) }
 @inline(__always) private func splat(_ x: Double) -> VMDouble { VMDouble(repeating: x) }
 @inline(__always) private func splatBits(_ x: UInt64) -> VMBits { VMBits(repeating: x) }
 
+// MARK: Masks without SIMD comparisons
+//
+// Masks are all-ones/all-zeros UInt64 lanes made with integer arithmetic, not with `.<`
+// (SIMDMask): in the full kernels the i1-vector masks of the comparisons made LLVM sign-extend
+// them lane group by lane group (vpsllq $63) and then split the whole kernel into xmm halves
+// (objdump of LossBench); integer masks stay ymm (vblendvpd on the sign bit).
+
+/// All-ones where the sign bit of v is set.
+@inline(__always)
+private func signMask(_ v: VMDouble) -> VMBits { splatBits(0) &- (bits(v) &>> 63) }
+
+/// x < c for finite c, exactly (x − c is exact near c, and 0 when x == c). Arbitrary for NaN x,
+/// whose callers override NaN lanes at the end (`nanMask`).
+@inline(__always)
+private func lessMask(_ x: VMDouble, _ c: Double) -> VMBits { signMask(x - splat(c)) }
+/// x > c for finite c (same caveat for NaN).
+@inline(__always)
+private func greaterMask(_ x: VMDouble, _ c: Double) -> VMBits { signMask(splat(c) - x) }
+
+@inline(__always)
+private func magnitude(_ x: VMDouble) -> VMBits { bits(x) & splatBits(0x7fff_ffff_ffff_ffff) }
+/// x is NaN: |x| as an integer above the bits of +inf.
+@inline(__always)
+private func nanMask(_ x: VMDouble) -> VMBits {
+    splatBits(0) &- ((splatBits(0x7ff0_0000_0000_0000) &- magnitude(x)) &>> 63)
+}
+/// x is ±inf or NaN.
+@inline(__always)
+private func nonFiniteMask(_ x: VMDouble) -> VMBits {
+    splatBits(0) &- ((splatBits(0x7fef_ffff_ffff_ffff) &- magnitude(x)) &>> 63)
+}
+/// x is ±0.
+@inline(__always)
+private func zeroMask(_ x: VMDouble) -> VMBits {
+    splatBits(0) &- ((magnitude(x) &- splatBits(1)) &>> 63)
+}
+
 /// a where m, else b (bitwise, so NaN payloads and signed zeros are kept).
 @inline(__always)
-private func vmSelect(_ m: VMMask, _ a: VMDouble, _ b: VMDouble) -> VMDouble {
-    // SIMDMask<SIMD8<Int64>> stores all-ones / all-zeros lanes: its bits are the blend mask.
-    let mb = unsafeBitCast(m, to: VMBits.self)
-    return double((bits(a) & mb) | (bits(b) & ~mb))
+private func vmSelect(_ m: VMBits, _ a: VMDouble, _ b: VMDouble) -> VMDouble {
+    double((bits(a) & m) | (bits(b) & ~m))
 }
 
 /// c + p·r (one fused multiply-add): a Horner step.
@@ -107,14 +143,14 @@ private func expm1Poly(_ r: VMDouble, forFloat: Bool) -> VMDouble {
 func vmExp(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
     // Clamp so that n stays in [−1077, 1025] (e^−746 rounds to 0, e^710 overflows); the
     // compares are false for NaN, which therefore runs through and comes out NaN.
-    var xc = vmSelect(x .< splat(-746), splat(-746), x)
-    xc = vmSelect(xc .> splat(710), splat(710), xc)
+    var xc = vmSelect(lessMask(x, -746), splat(-746), x)
+    xc = vmSelect(greaterMask(xc, 710), splat(710), xc)
     let (n, r) = expReduce(xc)
     let p = expm1Poly(r, forFloat: forFloat) + 1
     // 2^n as 2^n1·2^n2 with both halves normal: p·2^n1 is exact, and the second product rounds
     // once — correctly into the subnormal range, or to inf.
     let n1 = (n * 0.5 + splat(roundMagic)) - splat(roundMagic)
-    return p * pow2(n1) * pow2(n - n1)
+    return vmSelect(nanMask(x), x, p * pow2(n1) * pow2(n - n1))
 }
 
 /// e^x − 1 for x in [−60, 0] (used by tanh) as hi + lo: 2^n·(1 + q) − 1 = 2^n·q + (2^n − 1),
@@ -200,14 +236,16 @@ private func logCore(_ u: VMDouble, kAdjust: VMDouble, corr: VMDouble, forFloat:
 /// subnormal inputs are scaled by 2^54 first.
 @inline(__always)
 func vmLog(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
-    let sub = x .< splat(0x1p-1022)
+    let sub = lessMask(x, 0x1p-1022)
     let u = vmSelect(sub, x * 0x1p54, x)
     let kAdjust = vmSelect(sub, splat(-54), splat(0))
     var y = logCore(u, kAdjust: kAdjust, corr: splat(0), forFloat: forFloat)
-    y = vmSelect(x .== splat(Double.infinity), x, y)
-    y = vmSelect(x .== splat(0), splat(-Double.infinity), y)
-    y = vmSelect(x .< splat(0), splat(Double.nan), y)
-    return vmSelect(x .!= x, x, y)
+    // Order matters: +inf → x + x = inf (−inf goes on to NaN), negatives (−0 too) → NaN,
+    // ±0 → −inf, NaN → itself.
+    y = vmSelect(nonFiniteMask(x), x + x, y)
+    y = vmSelect(signMask(x), splat(Double.nan), y)
+    y = vmSelect(zeroMask(x), splat(-Double.infinity), y)
+    return vmSelect(nanMask(x), x, y)
 }
 
 /// log(1 + x). log1p(−1) = −inf, x < −1 → NaN, +inf → +inf, ±0 and tiny x → x exactly.
@@ -222,11 +260,12 @@ func vmLog1p(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
     let c = (one - (u - bb)) + (x - bb)
     // u is 0 (x = −1, patched below) or ≥ 2^-53: never subnormal. A NaN/negative u is patched too.
     var y = logCore(u, kAdjust: splat(0), corr: c / u, forFloat: forFloat)
-    y = vmSelect(x .== splat(Double.infinity), x, y)
-    y = vmSelect(x .== splat(0), x, y)                  // keeps −0
-    y = vmSelect(x .== splat(-1), splat(-Double.infinity), y)
-    y = vmSelect(x .< splat(-1), splat(Double.nan), y)
-    return vmSelect(x .!= x, x, y)
+    // +inf → inf (−inf goes on to NaN), x < −1 → NaN, x = −1 (u = 0) → −inf, ±0 → x, NaN → NaN.
+    y = vmSelect(nonFiniteMask(x), x + x, y)
+    y = vmSelect(lessMask(x, -1), splat(Double.nan), y)   // −inf + 1 < 0 too
+    y = vmSelect(zeroMask(u), splat(-Double.infinity), y)
+    y = vmSelect(zeroMask(x), x, y)
+    return vmSelect(nanMask(x), x, y)
 }
 
 /// tanh x = sign(x)·(−w/(2 + w)), w = e^(−2|x|) − 1 in [−1, 0]: both −w and 2 + w are
@@ -238,7 +277,7 @@ func vmTanh(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
     let a = double(bits(x) & ~signBit)
     // expm1(−2|x|) is −1 to double precision below −60 (and the clamp keeps 2^n normal).
     var m2a = -2 * a
-    m2a = vmSelect(m2a .< splat(-60), splat(-60), m2a)
+    m2a = vmSelect(lessMask(m2a, -60), splat(-60), m2a)
     let (w, wLo) = expm1NonPositive(m2a, forFloat: forFloat)
     let t: VMDouble
     if forFloat {
@@ -257,7 +296,7 @@ func vmTanh(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
         t = t0.addingProduct(rem, rec)
     }
     let y = double(bits(t) | (bits(x) & signBit))
-    return vmSelect(a .< splat(0x1p-28), x, y)
+    return vmSelect(lessMask(a, 0x1p-28) | nanMask(x), x, y)
 }
 
 /// σ(x) = 1/(1 + e^−x) (PyTorch's formula): 0 at −inf, 1 at +inf.
@@ -269,16 +308,35 @@ func vmSigmoid(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
 /// PyTorch softplus (beta 1, threshold 20): x where x > 20, else log1p(e^x).
 @inline(__always)
 func vmSoftplus(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
-    vmSelect(x .> splat(20), x, vmLog1p(vmExp(x, forFloat: forFloat), forFloat: forFloat))
+    vmSelect(greaterMask(x, 20), x, vmLog1p(vmExp(x, forFloat: forFloat), forFloat: forFloat))
 }
 
 // MARK: float32 through float64
 
-/// Runs a double kernel on both halves of a float vector and rounds once to float.
+/// Float → double and back, lane by lane on concrete types: LLVM turns these into one
+/// vcvtps2pd / vcvtpd2ps. (The stdlib's generic `SIMD4<Double>(SIMD4<Float>)` init was left
+/// as an out-of-line call.)
+@inline(__always)
+private func widen(_ v: SIMD4<Float>) -> VMDouble {
+    VMDouble(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]))
+}
+@inline(__always)
+private func narrow(_ v: VMDouble) -> SIMD4<Float> {
+    SIMD4<Float>(Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3]))
+}
+
+/// Runs a double kernel on the four quarters of a float vector and rounds once to float.
 @inline(__always)
 func vmFloat(_ x: SIMD16<Float>, _ kernel: (VMDouble) -> VMDouble) -> SIMD16<Float> {
-    let lo = kernel(VMDouble(x.lowHalf)), hi = kernel(VMDouble(x.highHalf))
-    return SIMD16<Float>(lowHalf: SIMD8<Float>(lo), highHalf: SIMD8<Float>(hi))
+    let a = narrow(kernel(widen(x.lowHalf.lowHalf))), b = narrow(kernel(widen(x.lowHalf.highHalf)))
+    let c = narrow(kernel(widen(x.highHalf.lowHalf))), d = narrow(kernel(widen(x.highHalf.highHalf)))
+    return SIMD16<Float>(lowHalf: SIMD8<Float>(lowHalf: a, highHalf: b), highHalf: SIMD8<Float>(lowHalf: c, highHalf: d))
+}
+
+/// A double kernel on both halves of a SIMD8<Double>.
+@inline(__always)
+func vmDouble8(_ x: SIMD8<Double>, _ kernel: (VMDouble) -> VMDouble) -> SIMD8<Double> {
+    SIMD8<Double>(lowHalf: kernel(x.lowHalf), highHalf: kernel(x.highHalf))
 }
 
 /// The function a functor computes, so that one dispatch serves all of them.
@@ -307,19 +365,21 @@ func vectorMath<V: SIMD>(_ f: VectorMathFunction, _ x: V) -> V where V.Scalar: T
         return unsafeBitCast(r, to: V.self)
     }
     if V.self == SIMD8<Double>.self {
-        return unsafeBitCast(vmApply(f, unsafeBitCast(x, to: VMDouble.self), forFloat: false), to: V.self)
+        let r = vmDouble8(unsafeBitCast(x, to: SIMD8<Double>.self)) { vmApply(f, $0, forFloat: false) }
+        return unsafeBitCast(r, to: V.self)
     }
     var r = x
     for i in r.indices { r[i] = scalarMath(f, x[i]) }
     return r
 }
 
-/// `f` on one value: lane 0 of the vector kernel on a splat, bit-identical to a vector lane.
+/// `f` on one value: lane 0 of the vector kernel on a splat, bit-identical to a vector lane
+/// (the kernels are lane-wise, so the vector width does not change a lane's bits).
 @inline(__always)
 func scalarMath<T: TensorScalar>(_ f: VectorMathFunction, _ x: T) -> T {
     if T.self == Float.self {
-        let v = SIMD16<Float>(repeating: unsafeBitCast(x, to: Float.self))
-        return unsafeBitCast(vectorMath(f, v)[0], to: T.self)
+        let v = VMDouble(repeating: Double(unsafeBitCast(x, to: Float.self)))
+        return unsafeBitCast(Float(vmApply(f, v, forFloat: true)[0]), to: T.self)
     }
     let v = VMDouble(repeating: Double(x))
     return T(vmApply(f, v, forFloat: false)[0])
