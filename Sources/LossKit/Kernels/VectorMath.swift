@@ -141,12 +141,22 @@ private func expm1Poly(_ r: VMDouble, forFloat: Bool) -> VMDouble {
 /// e^x. Overflow gives +inf, underflow gives subnormals and then 0, NaN stays NaN.
 @inline(__always)
 func vmExp(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
-    // Clamp so that n stays in [−1077, 1025] (e^−746 rounds to 0, e^710 overflows); the
-    // compares are false for NaN, which therefore runs through and comes out NaN.
+    if forFloat {
+        // Float32 inputs: e^x is 0 in float below −104 and inf above 89, so a clamp to ±150
+        // keeps 2^n a normal double and one scaling suffices (the only rounding to float, in
+        // vmFloat, then makes the subnormal float results).
+        var xc = vmSelect(lessMask(x, -150), splat(-150), x)
+        xc = vmSelect(greaterMask(xc, 150), splat(150), xc)
+        let (n, r) = expReduce(xc)
+        return vmSelect(nanMask(x), x, (expm1Poly(r, forFloat: true) + 1) * pow2(n))
+    }
+    // Clamp so that n stays in [−1077, 1025] (e^−746 rounds to 0, e^710 overflows). The masks
+    // are arbitrary for NaN lanes, which are put back at the end. (Not pointwiseMin/Max: they
+    // drop NaNs (IEEE minNum) and cost a vcmpunordpd + blend more.)
     var xc = vmSelect(lessMask(x, -746), splat(-746), x)
     xc = vmSelect(greaterMask(xc, 710), splat(710), xc)
     let (n, r) = expReduce(xc)
-    let p = expm1Poly(r, forFloat: forFloat) + 1
+    let p = expm1Poly(r, forFloat: false) + 1
     // 2^n as 2^n1·2^n2 with both halves normal: p·2^n1 is exact, and the second product rounds
     // once — correctly into the subnormal range, or to inf.
     let n1 = (n * 0.5 + splat(roundMagic)) - splat(roundMagic)
@@ -277,7 +287,7 @@ func vmTanh(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
     let a = double(bits(x) & ~signBit)
     // expm1(−2|x|) is −1 to double precision below −60 (and the clamp keeps 2^n normal).
     var m2a = -2 * a
-    m2a = vmSelect(lessMask(m2a, -60), splat(-60), m2a)
+    m2a = vmSelect(lessMask(m2a, -60), splat(-60), m2a)   // NaN lanes are put back below
     let (w, wLo) = expm1NonPositive(m2a, forFloat: forFloat)
     let t: VMDouble
     if forFloat {
