@@ -349,6 +349,62 @@ func vmDouble8(_ x: SIMD8<Double>, _ kernel: (VMDouble) -> VMDouble) -> SIMD8<Do
     SIMD8<Double>(lowHalf: kernel(x.lowHalf), highHalf: kernel(x.highHalf))
 }
 
+// MARK: float32 exp in float32
+
+/// exp is the one function whose float32 form runs in float32 (8 lanes per ymm instead of 4):
+/// it is the most used (exp, and PyTorch-style losses built on it) and the simplest to get
+/// within an ulp in float: the same Cody–Waite reduction with a float split of ln 2
+/// (n·ln2HiF is exact: 17 + 8 bits, and cancels against x), Taylor to r⁷ (truncation
+/// < 2^-27 relative on |r| ≤ 0.347), and 2^n as 2^n1·2^n2 so that overflow gives inf and the
+/// subnormal results are rounded once. Max error ≤ 2 ulp against the correctly rounded value is
+/// asserted by KernelVectorMathTests (docs/speed.md has the measured value).
+typealias VMFloat = SIMD8<Float>
+typealias VMBits32 = SIMD8<UInt32>
+
+@inline(__always) private func bits32(_ x: VMFloat) -> VMBits32 { unsafeBitCast(x, to: VMBits32.self) }
+@inline(__always) private func float32(_ u: VMBits32) -> VMFloat { unsafeBitCast(u, to: VMFloat.self) }
+@inline(__always) private func splat32(_ x: Float) -> VMFloat { VMFloat(repeating: x) }
+/// All-ones where the sign bit is set (see `signMask`).
+@inline(__always)
+private func signMask32(_ v: VMFloat) -> VMBits32 { VMBits32(repeating: 0) &- (bits32(v) &>> 31) }
+@inline(__always)
+private func select32(_ m: VMBits32, _ a: VMFloat, _ b: VMFloat) -> VMFloat {
+    float32((bits32(a) & m) | (bits32(b) & ~m))
+}
+/// 2^n for integral floats n in [−126, 127].
+@inline(__always)
+private func pow2f(_ n: VMFloat) -> VMFloat {
+    let biased = bits32(n + splat32(0x1.8p23 + 127)) &- VMBits32(repeating: Float(0x1.8p23).bitPattern)
+    return float32(biased &<< 23)
+}
+
+@inline(__always)
+func vmExpFloat(_ x: VMFloat) -> VMFloat {
+    let magic: Float = 0x1.8p23
+    // e^−104 is below half the least subnormal (rounds to 0) and e^89 overflows: the clamp
+    // keeps n in [−150, 129].
+    var xc = select32(signMask32(x - splat32(-104)), splat32(-104), x)
+    xc = select32(signMask32(splat32(89) - xc), splat32(89), xc)
+    let n = splat32(magic).addingProduct(xc, splat32(0x1.715476p0)) - splat32(magic)
+    let ln2HiF: Float = 0.693145751953125                          // 0x1.62e4p-1
+    let ln2LoF = Float(0.6931471805599453 - 0.693145751953125)
+    let r = xc.addingProduct(-n, splat32(ln2HiF)).addingProduct(-n, splat32(ln2LoF))
+    var p = splat32(1.0 / 5040)
+    p = splat32(1.0 / 720).addingProduct(p, r)
+    p = splat32(1.0 / 120).addingProduct(p, r)
+    p = splat32(1.0 / 24).addingProduct(p, r)
+    p = splat32(1.0 / 6).addingProduct(p, r)
+    p = splat32(0.5).addingProduct(p, r)
+    let e = r.addingProduct(r * r, p) + 1
+    let n1 = (n * 0.5 + splat32(magic)) - splat32(magic)
+    let y = e * pow2f(n1) * pow2f(n - n1)
+    // NaN lanes: the clamp masks are arbitrary for them, so x is put back (NaN ⇔ |x|'s bits
+    // above those of inf).
+    let mag = bits32(x) & VMBits32(repeating: 0x7fff_ffff)
+    let isNaN = VMBits32(repeating: 0) &- ((VMBits32(repeating: 0x7f80_0000) &- mag) &>> 31)
+    return select32(isNaN, x, y)
+}
+
 /// The function a functor computes, so that one dispatch serves all of them.
 enum VectorMathFunction {
     case exp, log, log1p, tanh, sigmoid, softplus
@@ -370,6 +426,10 @@ func vmApply(_ f: VectorMathFunction, _ x: VMDouble, forFloat: Bool) -> VMDouble
 /// through the same kernels (so it gives the same bits).
 @inline(__always)
 func vectorMath<V: SIMD>(_ f: VectorMathFunction, _ x: V) -> V where V.Scalar: TensorScalar {
+    if V.self == SIMD16<Float>.self, f == .exp {
+        let v = unsafeBitCast(x, to: SIMD16<Float>.self)
+        return unsafeBitCast(SIMD16<Float>(lowHalf: vmExpFloat(v.lowHalf), highHalf: vmExpFloat(v.highHalf)), to: V.self)
+    }
     if V.self == SIMD16<Float>.self {
         let r = vmFloat(unsafeBitCast(x, to: SIMD16<Float>.self)) { vmApply(f, $0, forFloat: true) }
         return unsafeBitCast(r, to: V.self)
@@ -387,6 +447,9 @@ func vectorMath<V: SIMD>(_ f: VectorMathFunction, _ x: V) -> V where V.Scalar: T
 /// (the kernels are lane-wise, so the vector width does not change a lane's bits).
 @inline(__always)
 func scalarMath<T: TensorScalar>(_ f: VectorMathFunction, _ x: T) -> T {
+    if T.self == Float.self, f == .exp {
+        return unsafeBitCast(vmExpFloat(VMFloat(repeating: unsafeBitCast(x, to: Float.self)))[0], to: T.self)
+    }
     if T.self == Float.self {
         let v = VMDouble(repeating: Double(unsafeBitCast(x, to: Float.self)))
         return unsafeBitCast(Float(vmApply(f, v, forFloat: true)[0]), to: T.self)
