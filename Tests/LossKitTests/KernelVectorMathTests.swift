@@ -158,6 +158,19 @@ final class KernelVectorMathTests: XCTestCase {
         }
     }
 
+    /// float32 exp has its own float32 kernel (`vmExpFloat`): every 512th float of [−104, 89],
+    /// the whole range where the result is neither 0 nor inf (subnormal results included).
+    func testFloat32ExpDense() {
+        var xs: [Float] = []
+        var b = Float(89).bitPattern
+        while b > 0 { xs.append(Float(bitPattern: b)); b = b > 512 ? b - 512 : 0 }
+        b = 0x8000_0000
+        while b < Float(-104).bitPattern { xs.append(Float(bitPattern: b)); b += 512 }
+        let (e, at) = Self.sweep32(Self.cases[0], xs)
+        print("VectorMath exp f32 dense on [-104, 89]: max \(e) ulp at \(at) over \(xs.count) values")
+        XCTAssertLessThanOrEqual(e, 2, "exp float32: \(e) ulp at \(at)")
+    }
+
     // MARK: special values
 
     func testSpecialValues() {
