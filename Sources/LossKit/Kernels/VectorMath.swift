@@ -5,15 +5,17 @@
 /// bytes; tanh and softplus ~0.5 GB/s). These kernels are branch-free lane-wise code.
 ///
 /// Design:
-/// - Everything is computed in float64 on `SIMD4<Double>` (see `VMDouble`). A float32 vector is
-///   widened to four double vectors, computed with shorter polynomials (still ~2^-30 relative error), and
-///   narrowed once at the end. The float32 results are thus one rounding from a value much more
-///   accurate than float32 (max error ~0.5 ulp), and the float32 edge cases (overflow to inf,
+/// - float64 is computed on `SIMD4<Double>` (see `VMDouble`), a SIMD8<Double> as two of them.
+///   float32 exp runs in float32 on `SIMD8<Float>` (`vmExpFloat`). The other float32 functions
+///   widen each quarter of the vector to doubles, run the float64 kernels with shorter
+///   polynomials (still ~2^-34 relative error) and narrow once at the end: one rounding from a
+///   value far more accurate than float32, and the float32 edge cases (overflow to inf,
 ///   subnormal results, subnormal inputs of log) fall out of the double range with no extra code.
-/// - Written on the concrete types: Swift's *generic* SIMD comparisons and
+/// - Written on concrete types, with masks made by integer arithmetic (`signMask`, `nanMask`, …)
+///   and selects by bit operations (`vmSelect`): Swift's *generic* SIMD comparisons and
 ///   `replacing(with:where:)` compile to per-lane loops through the stack here
-///   (ElementwiseIntrinsics.swift), the concrete ones compile to vcmppd / vblendvpd.
-///   Selects are done with masks and bit operations (`select`).
+///   (ElementwiseIntrinsics.swift), and even the concrete `.<` masks split these kernels into
+///   xmm halves in the release build (see "Masks without SIMD comparisons").
 /// - No AVX intrinsics: `_mm256_*` crash the compiler in debug builds (no `-target-cpu` there);
 ///   generic `addingProduct` is a fused multiply-add in every build (vfmadd in release, `fma`
 ///   calls in debug), so debug and release give the same bits.
