@@ -320,7 +320,18 @@ func vmSigmoid(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
 /// PyTorch softplus (beta 1, threshold 20): x where x > 20, else log1p(e^x).
 @inline(__always)
 func vmSoftplus(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
-    vmSelect(greaterMask(x, 20), x, vmLog1p(vmExp(x, forFloat: forFloat), forFloat: forFloat))
+    if forFloat {
+        // Float32 results need ~2^-30, not log1p's full machinery: e = e^x > 0, and either
+        // e < 2^-20, where log1p(e) = e − e²/2 to e²/3 < 2^-40 relative, or 1 + e (rounded)
+        // is off by ≤ 2^-53 ≤ 2^-33·e, which log turns into ≤ 2^-33 relative. This saves
+        // log1p's second division and two-sum (softplus was the slowest float32 kernel).
+        let e = vmExp(x, forFloat: true)
+        var y = vmSelect(lessMask(e, 0x1p-20), e.addingProduct(-0.5 * e, e),
+                         logCore(e + 1, kAdjust: splat(0), corr: splat(0), forFloat: true))
+        y = vmSelect(greaterMask(x, 20), x, y)
+        return vmSelect(nanMask(x), x, y)
+    }
+    return vmSelect(greaterMask(x, 20), x, vmLog1p(vmExp(x, forFloat: false), forFloat: false))
 }
 
 // MARK: float32 through float64
