@@ -55,7 +55,17 @@ enum CoreBench {
         try measure("add a+b f32", bytes: 3 * n * 4) { _ = try a + b }
         measure("mul by scalar f32", bytes: 2 * n * 4) { _ = a * 0.5 }
         measure("sqrt f32", bytes: 2 * n * 4) { _ = a.sqrt() }
-        measure("exp f32 (scalar libm)", bytes: 2 * n * 4) { _ = a.exp() }
+        // Transcendentals (Kernels/VectorMath.swift): inputs over [-10, 10) so that every branch of
+        // the range reduction is taken, and (0, 10) for log.
+        let wide = try Tensor(shape: [n], float32: (0..<n).map { Float($0 % 1000) * 0.02 - 10 })
+        let positive = try Tensor(shape: [n], float32: (0..<n).map { Float($0 % 1000) * 0.01 + 0.005 })
+        measure("exp f32", bytes: 2 * n * 4) { _ = wide.exp() }
+        measure("log f32", bytes: 2 * n * 4) { _ = positive.log() }
+        measure("tanh f32", bytes: 2 * n * 4) { _ = wide.tanh() }
+        measure("sigmoid f32", bytes: 2 * n * 4) { _ = wide.sigmoid() }
+        measure("softplus f32", bytes: 2 * n * 4) { _ = wide.softplus() }
+        let wide64 = try wide.slice(dim: 0, end: n / 2).to(.float64)
+        measure("exp f64 (12.5M elements)", bytes: 2 * n * 4) { _ = wide64.exp() }
         try measure("broadcast (5000,5000)+(5000,) f32", bytes: 2 * n * 4) {
             _ = try a.reshape([5000, 5000]) + b.slice(dim: 0, end: 5000)
         }

@@ -14,25 +14,34 @@ struct SqrtF: UnaryFunctor {
     @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { x.squareRoot() }
     @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar { vectorSquareRoot(x) }
 }
+/// The vector kernels of Kernels/VectorMath.swift; `scalar` runs the same kernel on a splat so a
+/// tail element gets the same bits as a vector lane (libm's exp differs in the last bit).
 struct ExpF: UnaryFunctor {
-    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { T.exp(x) }
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { scalarMath(.exp, x) }
+    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar { vectorMath(.exp, x) }
 }
 struct LogF: UnaryFunctor {
-    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { T.log(x) }
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { scalarMath(.log, x) }
+    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar { vectorMath(.log, x) }
 }
 struct Log1pF: UnaryFunctor {
-    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { T.log1p(x) }
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { scalarMath(.log1p, x) }
+    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar { vectorMath(.log1p, x) }
 }
 struct TanhF: UnaryFunctor {
-    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { T.tanh(x) }
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { scalarMath(.tanh, x) }
+    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar { vectorMath(.tanh, x) }
 }
-/// σ(x) = 1 / (1 + e^(−x)).
+/// σ(x) = 1 / (1 + e^(−x)) (float32: evaluated in float64, rounded once).
 struct SigmoidF: UnaryFunctor {
-    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { 1 / (1 + T.exp(-x)) }
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { scalarMath(.sigmoid, x) }
+    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar { vectorMath(.sigmoid, x) }
 }
-/// PyTorch's `softplus(x, beta=1, threshold=20)`: x when x > 20, else log(1 + e^x).
+/// PyTorch's `softplus(x, beta=1, threshold=20)`: x when x > 20, else log(1 + e^x)
+/// (float32: evaluated in float64, rounded once).
 struct SoftplusF: UnaryFunctor {
-    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { x > 20 ? x : T.log1p(T.exp(x)) }
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { scalarMath(.softplus, x) }
+    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar { vectorMath(.softplus, x) }
 }
 /// max(x, 0), NaN kept.
 struct ReluF: UnaryFunctor {
