@@ -248,3 +248,32 @@ final class StreamingStoreTests: XCTestCase {
         XCTAssertEqual(g.toFloat32(), try ((a - b) * 2).toFloat32())
     }
 }
+
+/// `grad(of:wrt:)`: several outputs in one sweep, against one `grad` per output.
+final class MultiOutputGradTests: XCTestCase {
+    func testSeveralOutputsInOneSweepMatchOneGradEach() throws {
+        for dtype in [DType.float32, .float64] {
+            let p = try Tensor(shape: [2, 3, 6, 7], values: (0..<252).map { sin(Double($0) * 0.9) }, dtype: dtype).requiringGrad()
+            let t = try Tensor(shape: [2, 3, 6, 7], values: (0..<252).map { cos(Double($0) * 0.4) }, dtype: dtype).requiringGrad()
+            let w = try Tensor(shape: [2, 1, 6, 7], values: (0..<84).map { Double($0 % 5) / 4 }, dtype: dtype).requiringGrad()
+            let a = try Tensor.fusedSum([p, t, w]) { x in (x[0] - x[1]).abs() * x[2] } / (Tensor.fusedSum([w]) { $0[0] } * 3 + 1e-12)
+            let b = try Tensor.fusedSum([p, t, w], keepingLeading: 1) { x in ((x[0] - x[1]).square() + 1e-6).sqrt() * x[2] }.sum() * 0.25
+            let c = try (p * p).mean() + a * 0.1          // reads a: a root inside another root's graph
+            let total = try (a + b) + c
+            // total twice (one slot each), a root that is an input of others, and a plain op root.
+            let roots = [total, a, b, c, total]
+            let swept = try grad(of: roots, wrt: [p, t, w])
+            for (r, root) in roots.enumerated() {
+                let alone = try grad(root, wrt: [p, t, w])
+                for k in 0..<3 {
+                    let x = swept[r][k].toFloat64(), y = alone[k].toFloat64()
+                    let scale = y.map { Swift.abs($0) }.max() ?? 0
+                    XCTAssertEqual(x, y, accuracy: (dtype == .float32 ? 4e-7 : 1e-15) * max(scale, 1e-30), "root \(r) input \(k) \(dtype)")
+                }
+            }
+            // An output that does not depend on an input: zeros, as with one grad.
+            let only = try grad(of: [(p * 2).sum()], wrt: [t])
+            XCTAssertEqual(only[0][0].toFloat64(), [Double](repeating: 0, count: 252))
+        }
+    }
+}

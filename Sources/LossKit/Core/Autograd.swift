@@ -100,17 +100,36 @@ func record(_ name: String, _ inputs: [Tensor], _ output: Tensor, fused: FusedNo
 ///   be differentiated (gradient penalties, Hessian-vector products).
 public func grad(_ output: Tensor, wrt inputs: [Tensor], gradOutput: Tensor? = nil,
                  createGraph: Bool = false) throws -> [Tensor] {
-    let seed: Tensor
-    if let g = gradOutput {
-        guard g.shape == output.shape else {
-            throw TensorError.shapeMismatch(op: "grad (gradOutput vs output)", shapes: [g.shape, output.shape])
+    try grad(of: [output], wrt: inputs, gradOutputs: [gradOutput], createGraph: createGraph)[0]
+}
+
+/// Gradients of several outputs with respect to the same inputs in one backward sweep:
+/// `result[r][k]` = ∂ outputs[r] / ∂ inputs[k], each as `grad(outputs[r], wrt: inputs)` gives
+/// it. Shared nodes are visited once, and the fused nodes of every output that are due together
+/// run as one pass (a loss program's total and each of its terms: the inputs are read once and
+/// every gradient written once, instead of one pass per output).
+public func grad(of outputs: [Tensor], wrt inputs: [Tensor], gradOutputs: [Tensor?]? = nil,
+                 createGraph: Bool = false) throws -> [[Tensor]] {
+    let found = try backwardSweep(of: outputs, wrt: inputs, gradOutputs: gradOutputs, createGraph: createGraph)
+    return found.map { row in zip(row, inputs).map { g, x in g.map { $0.dtype == x.dtype ? $0 : $0.to(x.dtype) } ?? x.zerosLike() } }
+}
+
+/// `grad(of:wrt:)` with nil where an output does not depend on an input.
+func backwardSweep(of outputs: [Tensor], wrt inputs: [Tensor], gradOutputs: [Tensor?]?,
+               createGraph: Bool) throws -> [[Tensor?]] {
+    var seeds: [Tensor] = []
+    for (r, output) in outputs.enumerated() {
+        if let g = gradOutputs.flatMap({ r < $0.count ? $0[r] : nil }) {
+            guard g.shape == output.shape else {
+                throw TensorError.shapeMismatch(op: "grad (gradOutput vs output)", shapes: [g.shape, output.shape])
+            }
+            seeds.append(g.dtype == output.dtype ? g : g.to(output.dtype))
+        } else {
+            guard output.count == 1 else {
+                throw TensorError.invalidArgument(op: "grad", message: "gradOutput can be omitted only for a one-element output, got shape \(formatShape(output.shape))")
+            }
+            seeds.append(output.onesLike())
         }
-        seed = g.dtype == output.dtype ? g : g.to(output.dtype)
-    } else {
-        guard output.count == 1 else {
-            throw TensorError.invalidArgument(op: "grad", message: "gradOutput can be omitted only for a one-element output, got shape \(formatShape(output.shape))")
-        }
-        seed = output.onesLike()
     }
 
     let wanted = Set(inputs.map(ObjectIdentifier.init))
@@ -118,20 +137,22 @@ public func grad(_ output: Tensor, wrt inputs: [Tensor], gradOutput: Tensor? = n
     // deep graphs cannot overflow the stack. `needed`: the tensor leads to a wanted input.
     var order: [Tensor] = []
     var needed: [ObjectIdentifier: Bool] = [:]
-    var visited: Set<ObjectIdentifier> = [ObjectIdentifier(output)]
-    var stack: [(Tensor, Int)] = [(output, 0)]
-    while let (t, i) = stack.popLast() {
-        let ins = t.gradFn?.inputs ?? []
-        if i < ins.count {
-            stack.append((t, i + 1))
-            let c = ins[i]
-            if c.requiresGrad && visited.insert(ObjectIdentifier(c)).inserted {
-                stack.append((c, 0))
+    var visited: Set<ObjectIdentifier> = []
+    for output in outputs where visited.insert(ObjectIdentifier(output)).inserted {
+        var stack: [(Tensor, Int)] = [(output, 0)]
+        while let (t, i) = stack.popLast() {
+            let ins = t.gradFn?.inputs ?? []
+            if i < ins.count {
+                stack.append((t, i + 1))
+                let c = ins[i]
+                if c.requiresGrad && visited.insert(ObjectIdentifier(c)).inserted {
+                    stack.append((c, 0))
+                }
+            } else {
+                order.append(t)
+                needed[ObjectIdentifier(t)] = wanted.contains(ObjectIdentifier(t))
+                    || ins.contains { needed[ObjectIdentifier($0)] == true }
             }
-        } else {
-            order.append(t)
-            needed[ObjectIdentifier(t)] = wanted.contains(ObjectIdentifier(t))
-                || ins.contains { needed[ObjectIdentifier($0)] == true }
         }
     }
 
@@ -140,11 +161,12 @@ public func grad(_ output: Tensor, wrt inputs: [Tensor], gradOutput: Tensor? = n
     defer { GradMode.enabled = saved }
 
     // Nodes run consumers-first. A node is ready once every consumer that leads to a wanted
-    // input has run; among ready nodes the one latest in `order` runs first, which is exactly
-    // reverse post-order. Fused nodes (`fusedSum`/`fusedMap`), when not recording the graph,
-    // wait until nothing else is ready; then those due together run as one pass per iteration
-    // shape and dtype (`Tensor.batchedFusedGradients`): three pixel losses on the same inputs
-    // make one backward pass instead of three plus two full-size additions.
+    // input has run; among ready nodes the one latest in `order` runs first, which for one
+    // output is exactly reverse post-order. Fused nodes (`fusedSum`/`fusedMap`), when not
+    // recording the graph, wait until nothing else is ready; then those due together run as
+    // one pass per iteration shape and dtype (`Tensor.batchedFusedGradients`), for every
+    // output at once: three pixel losses on the same inputs make one backward pass instead of
+    // three plus two full-size additions. Each tensor's gradient is kept per output (`r`).
     let batching = batchFusedBackward && !createGraph
     var position: [ObjectIdentifier: Int] = [:]
     for (i, t) in order.enumerated() { position[ObjectIdentifier(t)] = i }
@@ -153,9 +175,15 @@ public func grad(_ output: Tensor, wrt inputs: [Tensor], gradOutput: Tensor? = n
     for t in order where needed[ObjectIdentifier(t)] == true {
         for x in t.gradFn?.inputs ?? [] where isNeeded(x) { waiting[ObjectIdentifier(x), default: 0] += 1 }
     }
-    var ready: [Tensor] = output.gradFn != nil && needed[ObjectIdentifier(output)] == true ? [output] : []
+    var grads: [ObjectIdentifier: [Int: Tensor]] = [:]
+    for (r, output) in outputs.enumerated() { grads[ObjectIdentifier(output), default: [:]][r] = seeds[r] }
+    var ready: [Tensor] = []
+    var queued: Set<ObjectIdentifier> = []
+    for output in outputs where output.gradFn != nil && needed[ObjectIdentifier(output)] == true
+        && waiting[ObjectIdentifier(output), default: 0] == 0 && queued.insert(ObjectIdentifier(output)).inserted {
+        ready.append(output)
+    }
     var deferred: [Tensor] = []
-    var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(output): seed]
 
     /// After t's rule ran (or had nothing to do): its inputs have one consumer fewer to wait for.
     func release(_ t: Tensor) {
@@ -168,22 +196,24 @@ public func grad(_ output: Tensor, wrt inputs: [Tensor], gradOutput: Tensor? = n
             if waiting[k] == 0 && x.gradFn != nil { ready.append(x) }
         }
     }
-    func accumulate(_ input: Tensor, _ g: Tensor, from name: String) throws {
+    func accumulate(_ input: Tensor, _ r: Int, _ g: Tensor, from name: String) throws {
         precondition(g.shape == input.shape, "backward of \(name) returned shape \(g.shape) for input \(input.shape)")
         let key = ObjectIdentifier(input)
-        grads[key] = try grads[key].map { try $0 + g } ?? g
+        grads[key, default: [:]][r] = try grads[key]?[r].map { try $0 + g } ?? g
     }
     func needs(_ fn: GradFn) -> [Bool] { fn.inputs.map(isNeeded) }
 
     while true {
         if let i = ready.indices.max(by: { position[ObjectIdentifier(ready[$0])]! < position[ObjectIdentifier(ready[$1])]! }) {
             let t = ready.remove(at: i)
-            guard let fn = t.gradFn, let g = grads[ObjectIdentifier(t)], needs(fn).contains(true) else { release(t); continue }
+            guard let fn = t.gradFn, let gs = grads[ObjectIdentifier(t)], !gs.isEmpty, needs(fn).contains(true) else { release(t); continue }
             if batching && fn.fused != nil { deferred.append(t); continue }
             let ns = needs(fn)
-            let inputGrads = try fn.backward(BackwardContext(output: t, grad: g, needs: ns))
-            for (k, input) in fn.inputs.enumerated() where ns[k] && k < inputGrads.count {
-                if let gk = inputGrads[k] { try accumulate(input, gk, from: fn.name) }
+            for (r, g) in gs.sorted(by: { $0.key < $1.key }) {
+                let inputGrads = try fn.backward(BackwardContext(output: t, grad: g, needs: ns))
+                for (k, input) in fn.inputs.enumerated() where ns[k] && k < inputGrads.count {
+                    if let gk = inputGrads[k] { try accumulate(input, r, gk, from: fn.name) }
+                }
             }
             release(t)
             continue
@@ -204,16 +234,18 @@ public func grad(_ output: Tensor, wrt inputs: [Tensor], gradOutput: Tensor? = n
         func size(_ g: [Tensor]) -> Int { g[0].gradFn!.fused!.shape.reduce(1, *) }
         groups.sort { size($0) != size($1) ? size($0) > size($1) : position[ObjectIdentifier($0[0])]! > position[ObjectIdentifier($1[0])]! }
         for group in groups {
-            let items = group.map { t in
-                FusedBackwardItem(node: t.gradFn!.fused!, inputs: t.gradFn!.inputs, upstream: grads[ObjectIdentifier(t)]!, needs: needs(t.gradFn!))
+            var items: [FusedBackwardItem] = []
+            for t in group {
+                for (r, g) in (grads[ObjectIdentifier(t)] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    items.append(FusedBackwardItem(node: t.gradFn!.fused!, inputs: t.gradFn!.inputs, upstream: g,
+                                                   needs: needs(t.gradFn!), slot: r))
+                }
             }
-            for r in try Tensor.batchedFusedGradients(items, prior: { grads[ObjectIdentifier($0)] }) {
-                if r.folded { grads[ObjectIdentifier(r.input)] = r.gradient } else { try accumulate(r.input, r.gradient, from: "fused batch") }
+            for x in try Tensor.batchedFusedGradients(items, prior: { grads[ObjectIdentifier($0)]?[$1] }) {
+                if x.folded { grads[ObjectIdentifier(x.input), default: [:]][x.slot] = x.gradient } else { try accumulate(x.input, x.slot, x.gradient, from: "fused batch") }
             }
             for t in group { release(t) }
         }
     }
-    return inputs.map { x in
-        grads[ObjectIdentifier(x)].map { $0.dtype == x.dtype ? $0 : $0.to(x.dtype) } ?? x.zerosLike()
-    }
+    return outputs.indices.map { r in inputs.map { grads[ObjectIdentifier($0)]?[r] } }
 }

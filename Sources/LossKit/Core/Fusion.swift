@@ -325,6 +325,9 @@ struct FusedBackwardItem {
     let upstream: Tensor
     /// Which inputs want a gradient.
     let needs: [Bool]
+    /// Which differentiated output this item's upstream belongs to: contributions are summed
+    /// per slot, so one pass serves several outputs (`grad(of:wrt:)`).
+    var slot: Int = 0
 }
 
 extension Tensor {
@@ -473,8 +476,8 @@ extension Tensor {
     /// iteration shape) is read by the pass and added first, so the sum needs no extra pass;
     /// the result then replaces it (`folded` true). Otherwise the caller adds the result.
     /// Runs without graph recording; `grad(createGraph: true)` does not batch.
-    static func batchedFusedGradients(_ items: [FusedBackwardItem], prior: (Tensor) -> Tensor?) throws
-        -> [(input: Tensor, gradient: Tensor, folded: Bool)] {
+    static func batchedFusedGradients(_ items: [FusedBackwardItem], prior: (Tensor, Int) -> Tensor?) throws
+        -> [(input: Tensor, slot: Int, gradient: Tensor, folded: Bool)] {
         guard let first = items.first else { return [] }
         let shape = first.node.shape, dtype = first.inputs[0].dtype
         var union: [Tensor] = []
@@ -485,31 +488,38 @@ extension Tensor {
             return union.count - 1
         }
         let bound = items.map { $0.inputs.map(index) }
-        var wanted: [Int] = []
+        // Gradients to produce: (slot, input) pairs in first-seen order.
+        struct Key: Hashable { let slot: Int, input: Int }
+        var wanted: [Key] = []
         for (item, us) in zip(items, bound) {
-            for (k, u) in us.enumerated() where item.needs[k] && !wanted.contains(u) { wanted.append(u) }
+            for (k, u) in us.enumerated() where item.needs[k] && !wanted.contains(Key(slot: item.slot, input: u)) {
+                wanted.append(Key(slot: item.slot, input: u))
+            }
         }
-        var priors: [(slot: Int, tensor: Tensor)] = []
-        for u in wanted {
-            if union[u].shape == shape, let p = prior(union[u]), p.shape == shape { priors.append((u, p)) }
+        var priors: [(key: Key, tensor: Tensor)] = []
+        for w in wanted {
+            if union[w.input].shape == shape, let p = prior(union[w.input], w.slot), p.shape == shape { priors.append((w, p)) }
         }
         let u0 = union.count, p0 = u0 + items.count
         let program = FusedProgram.build(inputCount: p0 + priors.count) { xs in
-            var adj = [Fused?](repeating: nil, count: u0)
-            for (j, p) in priors.enumerated() { adj[p.slot] = xs[p0 + j] }
+            var adj: [Key: Fused] = [:]
+            for (j, p) in priors.enumerated() { adj[p.key] = xs[p0 + j] }
             for (b, (item, us)) in zip(items, bound).enumerated() {
                 let p = item.node.program
                 let local = (0..<item.inputs.count).filter { item.needs[$0] }
                 let g = p.gradient(wrt: local.map { k in p.code.firstIndex(of: .input(k))! }).pruned()
                 let outs = g.inline(into: xs[0].builder, inputs: us.map { xs[$0] } + [xs[u0 + b]])
-                for (j, k) in local.enumerated() { adj[us[k]] = adj[us[k]].map { $0 + outs[j] } ?? outs[j] }
+                for (j, k) in local.enumerated() {
+                    let key = Key(slot: item.slot, input: us[k])
+                    adj[key] = adj[key].map { $0 + outs[j] } ?? outs[j]
+                }
             }
             return wanted.map { adj[$0] ?? xs[0].constant(0) }
         }.pruned()
         let args = union.map { $0.to(dtype) } + items.map { $0.upstream.to(dtype) } + priors.map { $0.tensor.to(dtype) }
-        let gs = try runGradientProgram(program, args, shape, outputShapes: wanted.map { union[$0].shape })
-        let folded = Set(priors.map(\.slot))
-        return zip(wanted, gs).map { (union[$0], $1, folded.contains($0)) }
+        let gs = try runGradientProgram(program, args, shape, outputShapes: wanted.map { union[$0.input].shape })
+        let folded = Set(priors.map(\.key))
+        return zip(wanted, gs).map { (union[$0.input], $0.slot, $1, folded.contains($0)) }
     }
 }
 

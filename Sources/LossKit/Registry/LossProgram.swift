@@ -428,33 +428,44 @@ public struct LossProgram {
                                   gradientOrder: order.map { (key: $0.0, inputs: $0.1) },
                                   forwardSeconds: Double(forwardEnd - start) / 1e9, backwardSeconds: Double(end - forwardEnd) / 1e9)
             }
-            var termGradients: [[String: Tensor]] = []
-            for (t, reported) in zip(result, reportedTensors) {
-                let names = targets(t.inputs)
-                let g = try gradientsOf(reported, names)
-                gradients[t.name] = g
-                termGradients.append(g)
-                order.append((t.name, names))
-            }
-            // The total is a sum of the terms in it, so its gradient is the sum of theirs (in term
-            // order): one backward pass per term instead of one more through every term.
-            // Measured (docs/speed.md): three pixel losses on 8×3×512×512, backward ~40% less.
-            var totalGradients: [String: Tensor] = [:]
-            for n in totalNames {
-                var parts: [Tensor] = []
-                for (t, g) in zip(result, termGradients) where t.inTotal { if let gn = g[n] { parts.append(gn) } }
-                if parts.count == 1 { totalGradients[n] = parts[0]; continue }
-                if !parts.isEmpty {
-                    // ((g₁ + g₂) + g₃)…, in one pass.
-                    totalGradients[n] = try Tensor.fusedMap(parts) { xs in xs.dropFirst().reduce(xs[0], +) }
-                    continue
-                }
+            // The total and every term in one backward sweep (`grad(of:wrt:)`): their fused
+            // passes over the shared inputs become one, writing each gradient once. Measured in
+            // docs/speed.md (workload 1b).
+            var names: [String] = totalNames
+            for t in result { for n in targets(t.inputs) where !names.contains(n) { names.append(n) } }
+            var leafList: [Tensor] = []
+            for n in names {
                 guard let leaf = leaves[n] else {
                     throw LossError.config(path: "wrt", message: "no input named \"\(n)\" to differentiate with respect to")
                 }
-                totalGradients[n] = try Tensor.zeros(shape: leaf.shape, dtype: leaf.dtype)
+                leafList.append(leaf)
             }
-            gradients["total"] = totalGradients
+            // Distinct roots only: a total of one term is that term's own tensor, and one
+            // sweep slot serves both.
+            var roots: [Tensor] = []
+            func slot(_ t: Tensor) -> Int {
+                if let i = roots.firstIndex(where: { $0 === t }) { return i }
+                roots.append(t); return roots.count - 1
+            }
+            let totalSlot = totalTensor.map(slot)
+            let termSlots = reportedTensors.map(slot)
+            let found = leafList.isEmpty ? roots.map { _ in [Tensor?]() } : try backwardSweep(of: roots, wrt: leafList, gradOutputs: nil, createGraph: false)
+            func pick(_ r: Int?, _ wantedNames: [String]) throws -> [String: Tensor] {
+                var out: [String: Tensor] = [:]
+                for n in wantedNames {
+                    guard let k = names.firstIndex(of: n) else { continue }
+                    let g = r.flatMap { found[$0].indices.contains(k) ? found[$0][k] : nil }
+                    out[n] = try g.map { $0.dtype == leafList[k].dtype ? $0 : $0.to(leafList[k].dtype) }
+                        ?? Tensor.zeros(shape: leafList[k].shape, dtype: leafList[k].dtype)
+                }
+                return out
+            }
+            gradients["total"] = try pick(totalSlot, totalNames)
+            for (i, t) in result.enumerated() {
+                let wantedNames = targets(t.inputs)
+                gradients[t.name] = try pick(termSlots[i], wantedNames)
+                order.append((t.name, wantedNames))
+            }
         }
         let end = DispatchTime.now().uptimeNanoseconds
         return Evaluation(terms: result, total: try totalTensor?.item() ?? 0, gradients: gradients,
