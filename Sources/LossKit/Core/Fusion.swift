@@ -500,7 +500,16 @@ extension Tensor {
         for w in wanted {
             if union[w.input].shape == shape, let p = prior(union[w.input], w.slot), p.shape == shape { priors.append((w, p)) }
         }
-        let u0 = union.count, p0 = u0 + items.count
+        // Upstream gradients with equal values are one program input: the total's upstream at a
+        // term's node equals the term's own (∂total/∂term = 1), so with CSE the total's
+        // contribution is the terms' contributions summed, not computed again.
+        var upstreams: [Tensor] = []
+        let upstreamSlot: [Int] = items.map { item in
+            let u = item.upstream.to(dtype)
+            if u.count <= 64, let j = upstreams.firstIndex(where: { $0.shape == u.shape && $0.sameBits(u) }) { return j }
+            upstreams.append(u); return upstreams.count - 1
+        }
+        let u0 = union.count, p0 = u0 + upstreams.count
         let program = FusedProgram.build(inputCount: p0 + priors.count) { xs in
             var adj: [Key: Fused] = [:]
             for (j, p) in priors.enumerated() { adj[p.key] = xs[p0 + j] }
@@ -508,7 +517,7 @@ extension Tensor {
                 let p = item.node.program
                 let local = (0..<item.inputs.count).filter { item.needs[$0] }
                 let g = p.gradient(wrt: local.map { k in p.code.firstIndex(of: .input(k))! }).pruned()
-                let outs = g.inline(into: xs[0].builder, inputs: us.map { xs[$0] } + [xs[u0 + b]])
+                let outs = g.inline(into: xs[0].builder, inputs: us.map { xs[$0] } + [xs[u0 + upstreamSlot[b]]])
                 for (j, k) in local.enumerated() {
                     let key = Key(slot: item.slot, input: us[k])
                     adj[key] = adj[key].map { $0 + outs[j] } ?? outs[j]
@@ -516,7 +525,7 @@ extension Tensor {
             }
             return wanted.map { adj[$0] ?? xs[0].constant(0) }
         }.pruned()
-        let args = union.map { $0.to(dtype) } + items.map { $0.upstream.to(dtype) } + priors.map { $0.tensor.to(dtype) }
+        let args = union.map { $0.to(dtype) } + upstreams + priors.map { $0.tensor.to(dtype) }
         let gs = try runGradientProgram(program, args, shape, outputShapes: wanted.map { union[$0.input].shape })
         let folded = Set(priors.map(\.key))
         return zip(wanted, gs).map { (union[$0.input], $0.slot, $1, folded.contains($0)) }
@@ -633,5 +642,13 @@ final class FusedSumPlan {
                 entries[i].value = t
             }
         }
+    }
+}
+
+extension Tensor {
+    /// Same dtype and bit-identical elements (shape aside).
+    func sameBits(_ o: Tensor) -> Bool {
+        guard dtype == o.dtype, count == o.count else { return false }
+        return memcmp(storage.raw, o.storage.raw, count * dtype.byteSize) == 0
     }
 }
