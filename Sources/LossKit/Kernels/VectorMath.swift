@@ -6,11 +6,12 @@
 ///
 /// Design:
 /// - float64 is computed on `SIMD4<Double>` (see `VMDouble`), a SIMD8<Double> as two of them.
-///   float32 exp runs in float32 on `SIMD8<Float>` (`vmExpFloat`). The other float32 functions
-///   widen each quarter of the vector to doubles, run the float64 kernels with shorter
-///   polynomials (still ~2^-34 relative error) and narrow once at the end: one rounding from a
-///   value far more accurate than float32, and the float32 edge cases (overflow to inf,
-///   subnormal results, subnormal inputs of log) fall out of the double range with no extra code.
+///   float32 runs in float32 on `SIMD8<Float>` (8 lanes per ymm): `vmExpFloat`, `vmLogFloat`,
+///   `vmLog1pFloat`, `vmTanhFloat`, `vmSigmoidFloat`, `vmSoftplusFloat` (`vmApplyFloat`).
+///   Going through float64 (4 lanes per ymm, widen + narrow) cost about twice the time; the
+///   float32 kernels stay within 2 ulp (KernelVectorMathTests; docs/speed.md has the measured
+///   values). The `forFloat:` variants of the double kernels (float32 through float64, shorter
+///   polynomials) and `vmFloat` are no longer used by the functors.
 /// - Written on concrete types, with masks made by integer arithmetic (`signMask`, `nanMask`, …)
 ///   and selects by bit operations (`vmSelect`): Swift's *generic* SIMD comparisons and
 ///   `replacing(with:where:)` compile to per-lane loops through the stack here
