@@ -6,11 +6,12 @@
 ///
 /// Design:
 /// - float64 is computed on `SIMD4<Double>` (see `VMDouble`), a SIMD8<Double> as two of them.
-///   float32 exp runs in float32 on `SIMD8<Float>` (`vmExpFloat`). The other float32 functions
-///   widen each quarter of the vector to doubles, run the float64 kernels with shorter
-///   polynomials (still ~2^-34 relative error) and narrow once at the end: one rounding from a
-///   value far more accurate than float32, and the float32 edge cases (overflow to inf,
-///   subnormal results, subnormal inputs of log) fall out of the double range with no extra code.
+///   float32 runs in float32 on `SIMD8<Float>` (8 lanes per ymm): `vmExpFloat`, `vmLogFloat`,
+///   `vmLog1pFloat`, `vmTanhFloat`, `vmSigmoidFloat`, `vmSoftplusFloat` (`vmApplyFloat`).
+///   Going through float64 (4 lanes per ymm, widen + narrow) cost about twice the time; the
+///   float32 kernels stay within 2 ulp (KernelVectorMathTests; docs/speed.md has the measured
+///   values). The `forFloat:` variants of the double kernels (float32 through float64, shorter
+///   polynomials) and `vmFloat` are no longer used by the functors.
 /// - Written on concrete types, with masks made by integer arithmetic (`signMask`, `nanMask`, …)
 ///   and selects by bit operations (`vmSelect`): Swift's *generic* SIMD comparisons and
 ///   `replacing(with:where:)` compile to per-lane loops through the stack here
@@ -418,6 +419,178 @@ func vmExpFloat(_ x: VMFloat) -> VMFloat {
     return select32(isNaN, x, y)
 }
 
+// MARK: float32 log, log1p, tanh, sigmoid, softplus in float32
+//
+// The same reductions as the double kernels, in float32 on SIMD8<Float> (8 lanes per ymm
+// instead of 4 through float64): every step is a float operation, so the accuracy argument is
+// the usual float one (musl's logf/log1pf use the same scheme) and the sweeps in
+// KernelVectorMathTests measure it. Masks are integer arithmetic as above (`signMask32`).
+
+@inline(__always) private func splatBits32(_ x: UInt32) -> VMBits32 { VMBits32(repeating: x) }
+/// x < c for finite c (exact: x − c is exact near c). Arbitrary for NaN x (patched by callers).
+@inline(__always)
+private func lessMask32(_ x: VMFloat, _ c: Float) -> VMBits32 { signMask32(x - splat32(c)) }
+/// x > c for finite c (same caveat for NaN).
+@inline(__always)
+private func greaterMask32(_ x: VMFloat, _ c: Float) -> VMBits32 { signMask32(splat32(c) - x) }
+@inline(__always)
+private func magnitude32(_ x: VMFloat) -> VMBits32 { bits32(x) & splatBits32(0x7fff_ffff) }
+/// x is NaN: |x|'s bits above those of +inf.
+@inline(__always)
+private func nanMask32(_ x: VMFloat) -> VMBits32 {
+    splatBits32(0) &- ((splatBits32(0x7f80_0000) &- magnitude32(x)) &>> 31)
+}
+/// x is ±inf or NaN.
+@inline(__always)
+private func nonFiniteMask32(_ x: VMFloat) -> VMBits32 {
+    splatBits32(0) &- ((splatBits32(0x7f7f_ffff) &- magnitude32(x)) &>> 31)
+}
+/// x is ±0.
+@inline(__always)
+private func zeroMask32(_ x: VMFloat) -> VMBits32 {
+    splatBits32(0) &- ((magnitude32(x) &- splatBits32(1)) &>> 31)
+}
+@inline(__always)
+private func horner32(_ p: VMFloat, _ r: VMFloat, _ c: Float) -> VMFloat {
+    splat32(c).addingProduct(p, r)
+}
+
+/// ln 2 split for float: n·ln2HiF is exact for |n| < 2^8 (17 + 8 bits), which covers every
+/// float exponent; ln2HiF + ln2LoF ≈ ln 2 to ~2^-45.
+private let ln2HiF: Float = 0.693145751953125                          // 0x1.62e4p-1
+private let ln2LoF = Float(0.6931471805599453 - 0.693145751953125)
+
+/// log(u) + corr for u a positive normal finite float, kAdjust added to the exponent (the
+/// float form of `logCore`). The atanh series to 2z⁴/9: truncation ≤ s·2z⁵/11 < 2^-28
+/// relative to the result on |s| ≤ 0.1716 (m in [√2/2, √2)).
+@inline(__always)
+private func logCoreFloat(_ u: VMFloat, kAdjust: VMFloat, corr: VMFloat) -> VMFloat {
+    let sqrtHalfBits: UInt32 = 0x3f35_04f3                             // √2/2 rounded
+    let ix = bits32(u) &+ splatBits32(UInt32(0x3f80_0000) &- sqrtHalfBits)
+    // Biased exponent E in the mantissa of 2^23: the float 2^23 + E, exact.
+    let e = float32((ix &>> 23) | splatBits32(0x4b00_0000))
+    let k = e - splat32(0x1p23 + 127) + kAdjust
+    let m = float32((ix & splatBits32(0x007f_ffff)) &+ splatBits32(sqrtHalfBits))
+    let f = m - 1                                                      // exact (Sterbenz)
+    let s = f / (f + 2)
+    let z = s * s
+    var p = splat32(2.0 / 9)
+    p = horner32(p, z, 2.0 / 7)
+    p = horner32(p, z, 2.0 / 5)
+    p = horner32(p, z, 2.0 / 3)
+    let rr = z * p
+    let hfsq = 0.5 * f * f
+    // log(1+f) = f − (hfsq − s·(hfsq + R)) with the big term f exact, plus k·ln2 last.
+    let tail = corr.addingProduct(k, splat32(ln2LoF)).addingProduct(s, hfsq + rr)
+    return (f - (hfsq - tail)).addingProduct(k, splat32(ln2HiF))
+}
+
+/// Natural log in float32; special values as `vmLog` (subnormal inputs scaled by 2^23 first).
+@inline(__always)
+func vmLogFloat(_ x: VMFloat) -> VMFloat {
+    let sub = lessMask32(x, 0x1p-126)
+    let u = select32(sub, x * 0x1p23, x)
+    let kAdjust = select32(sub, splat32(-23), splat32(0))
+    var y = logCoreFloat(u, kAdjust: kAdjust, corr: splat32(0))
+    // Order matters (as in vmLog): +inf → inf, negatives (−0 too) → NaN, ±0 → −inf, NaN → NaN.
+    y = select32(nonFiniteMask32(x), x + x, y)
+    y = select32(signMask32(x), splat32(Float.nan), y)
+    y = select32(zeroMask32(x), splat32(-Float.infinity), y)
+    return select32(nanMask32(x), x, y)
+}
+
+/// log(1 + u − 1 + c) for u = 1 + x rounded and c its exact error: log(u) + c/u.
+@inline(__always)
+private func log1pCoreFloat(_ x: VMFloat) -> (y: VMFloat, u: VMFloat) {
+    // Two-sum (any magnitudes): u + c = 1 + x exactly. u is 0 (x = −1) or ≥ 2^-24, never
+    // subnormal; for |x| < 2^-25, u = 1 and the result is c/1 = x exactly.
+    let one = splat32(1)
+    let u = one + x
+    let bb = u - one
+    let c = (one - (u - bb)) + (x - bb)
+    return (logCoreFloat(u, kAdjust: splat32(0), corr: c / u), u)
+}
+
+/// log(1 + x) in float32; special values as `vmLog1p`.
+@inline(__always)
+func vmLog1pFloat(_ x: VMFloat) -> VMFloat {
+    var (y, u) = log1pCoreFloat(x)
+    y = select32(nonFiniteMask32(x), x + x, y)
+    y = select32(lessMask32(x, -1), splat32(Float.nan), y)            // −inf too
+    y = select32(zeroMask32(u), splat32(-Float.infinity), y)
+    y = select32(zeroMask32(x), x, y)
+    return select32(nanMask32(x), x, y)
+}
+
+/// e^x − 1 for x in [−20, 0] (float32 tanh): 2^n·(1 + q) − 1 = 2^n·q + (2^n − 1), with 2^n − 1
+/// exact (n ≥ −29) and 2^n·q exact: one rounding, q itself for n = 0 (no cancellation).
+@inline(__always)
+private func expm1NonPositiveFloat(_ x: VMFloat) -> VMFloat {
+    let magic: Float = 0x1.8p23
+    let n = splat32(magic).addingProduct(x, splat32(0x1.715476p0)) - splat32(magic)
+    let r = x.addingProduct(-n, splat32(ln2HiF)).addingProduct(-n, splat32(ln2LoF))
+    var p = splat32(1.0 / 5040)
+    p = horner32(p, r, 1.0 / 720)
+    p = horner32(p, r, 1.0 / 120)
+    p = horner32(p, r, 1.0 / 24)
+    p = horner32(p, r, 1.0 / 6)
+    p = horner32(p, r, 0.5)
+    let q = r.addingProduct(r * r, p)
+    let s = pow2f(n)
+    return (s - 1).addingProduct(s, q)
+}
+
+/// tanh in float32: sign(x)·(−w/(2 + w)), w = expm1(−2|x|), with the quotient corrected once
+/// by its exact remainder (the rounding of 2 + w and of the quotient would otherwise add to
+/// w's own error near |x| ≈ 1). |x| < 2^-12 → x (keeps ±0 and subnormals), NaN stays NaN.
+@inline(__always)
+func vmTanhFloat(_ x: VMFloat) -> VMFloat {
+    let signBit = splatBits32(0x8000_0000)
+    let a = float32(bits32(x) & ~signBit)
+    // expm1(−2|x|) is −1 to float precision below −17.4; the clamp keeps 2^n normal.
+    var m2a = -2 * a
+    m2a = select32(lessMask32(m2a, -20), splat32(-20), m2a)           // NaN lanes put back below
+    let w = expm1NonPositiveFloat(m2a)
+    let d = w + 2
+    let dLo = (2 - d) + w                                              // exact: |w| ≤ 2
+    let rec = 1 / d
+    let t0 = -w * rec
+    let rem = (-w).addingProduct(-t0, d) - t0 * dLo
+    let t = t0.addingProduct(rem, rec)
+    let y = float32(bits32(t) | (bits32(x) & signBit))
+    return select32(lessMask32(a, 0x1p-12) | nanMask32(x), x, y)
+}
+
+/// σ(x) = 1/(1 + e^−x) in float32, computed as 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0
+/// with e = e^−|x| ≤ 1 (the same value): e^−x would overflow float for x < −88.7 where σ is
+/// still a subnormal, and e/(1 + e) keeps those. −inf → 0, +inf → 1, NaN → NaN.
+@inline(__always)
+func vmSigmoidFloat(_ x: VMFloat) -> VMFloat {
+    let e = vmExpFloat(float32(bits32(x) | splatBits32(0x8000_0000)))
+    return select32(signMask32(x), e, splat32(1)) / (1 + e)
+}
+
+/// PyTorch softplus (beta 1, threshold 20) in float32: x where x > 20, else log1p(e^x).
+@inline(__always)
+func vmSoftplusFloat(_ x: VMFloat) -> VMFloat {
+    // e = e^x ≥ 0 is finite below 20; log1p(0) = 0, log1p of a subnormal e is e.
+    let (l, _) = log1pCoreFloat(vmExpFloat(x))
+    let y = select32(greaterMask32(x, 20), x, l)
+    return select32(nanMask32(x), x, y)
+}
+
+@inline(__always)
+func vmApplyFloat(_ f: VectorMathFunction, _ x: VMFloat) -> VMFloat {
+    switch f {
+    case .exp: return vmExpFloat(x)
+    case .log: return vmLogFloat(x)
+    case .log1p: return vmLog1pFloat(x)
+    case .tanh: return vmTanhFloat(x)
+    case .sigmoid: return vmSigmoidFloat(x)
+    case .softplus: return vmSoftplusFloat(x)
+    }
+}
+
 /// The function a functor computes, so that one dispatch serves all of them.
 enum VectorMathFunction {
     case exp, log, log1p, tanh, sigmoid, softplus
@@ -439,13 +612,9 @@ func vmApply(_ f: VectorMathFunction, _ x: VMDouble, forFloat: Bool) -> VMDouble
 /// through the same kernels (so it gives the same bits).
 @inline(__always)
 func vectorMath<V: SIMD>(_ f: VectorMathFunction, _ x: V) -> V where V.Scalar: TensorScalar {
-    if V.self == SIMD16<Float>.self, f == .exp {
-        let v = unsafeBitCast(x, to: SIMD16<Float>.self)
-        return unsafeBitCast(SIMD16<Float>(lowHalf: vmExpFloat(v.lowHalf), highHalf: vmExpFloat(v.highHalf)), to: V.self)
-    }
     if V.self == SIMD16<Float>.self {
-        let r = vmFloat(unsafeBitCast(x, to: SIMD16<Float>.self)) { vmApply(f, $0, forFloat: true) }
-        return unsafeBitCast(r, to: V.self)
+        let v = unsafeBitCast(x, to: SIMD16<Float>.self)
+        return unsafeBitCast(SIMD16<Float>(lowHalf: vmApplyFloat(f, v.lowHalf), highHalf: vmApplyFloat(f, v.highHalf)), to: V.self)
     }
     if V.self == SIMD8<Double>.self {
         let r = vmDouble8(unsafeBitCast(x, to: SIMD8<Double>.self)) { vmApply(f, $0, forFloat: false) }
@@ -460,12 +629,8 @@ func vectorMath<V: SIMD>(_ f: VectorMathFunction, _ x: V) -> V where V.Scalar: T
 /// (the kernels are lane-wise, so the vector width does not change a lane's bits).
 @inline(__always)
 func scalarMath<T: TensorScalar>(_ f: VectorMathFunction, _ x: T) -> T {
-    if T.self == Float.self, f == .exp {
-        return unsafeBitCast(vmExpFloat(VMFloat(repeating: unsafeBitCast(x, to: Float.self)))[0], to: T.self)
-    }
     if T.self == Float.self {
-        let v = VMDouble(repeating: Double(unsafeBitCast(x, to: Float.self)))
-        return unsafeBitCast(Float(vmApply(f, v, forFloat: true)[0]), to: T.self)
+        return unsafeBitCast(vmApplyFloat(f, VMFloat(repeating: unsafeBitCast(x, to: Float.self)))[0], to: T.self)
     }
     let v = VMDouble(repeating: Double(x))
     return T(vmApply(f, v, forFloat: false)[0])
