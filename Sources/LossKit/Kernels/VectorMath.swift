@@ -8,10 +8,9 @@
 /// - float64 is computed on `SIMD4<Double>` (see `VMDouble`), a SIMD8<Double> as two of them.
 ///   float32 runs in float32 on `SIMD8<Float>` (8 lanes per ymm): `vmExpFloat`, `vmLogFloat`,
 ///   `vmLog1pFloat`, `vmTanhFloat`, `vmSigmoidFloat`, `vmSoftplusFloat` (`vmApplyFloat`).
-///   Going through float64 (4 lanes per ymm, widen + narrow) cost about twice the time; the
+///   Going through float64 (4 lanes per ymm, converting there and back) cost about twice the time; the
 ///   float32 kernels stay within 2 ulp (KernelVectorMathTests; docs/speed.md has the measured
-///   values). The `forFloat:` variants of the double kernels (float32 through float64, shorter
-///   polynomials) and `vmFloat` are no longer used by the functors.
+///   values).
 /// - Written on concrete types, with masks made by integer arithmetic (`signMask`, `nanMask`, …)
 ///   and selects by bit operations (`vmSelect`): Swift's *generic* SIMD comparisons and
 ///   `replacing(with:where:)` compile to per-lane loops through the stack here
@@ -116,19 +115,14 @@ private func expReduce(_ x: VMDouble) -> (n: VMDouble, r: VMDouble) {
 }
 
 /// e^r − 1 for |r| ≤ 0.35 as r + r²·P(r), P the Taylor series Σ r^(k−2)/k!, k = 2…13
-/// (truncation < 2^-57 relative) or k = 2…9 for float32 results (< 2^-34).
+/// (truncation < 2^-57 relative).
 @inline(__always)
-private func expm1Poly(_ r: VMDouble, forFloat: Bool) -> VMDouble {
-    var p: VMDouble
-    if forFloat {
-        p = splat(1.0 / 362880)                 // 1/9!
-    } else {
-        p = splat(1.0 / 6227020800)             // 1/13!
-        p = horner(p, r, 1.0 / 479001600)       // 1/12!
-        p = horner(p, r, 1.0 / 39916800)        // 1/11!
-        p = horner(p, r, 1.0 / 3628800)         // 1/10!
-        p = horner(p, r, 1.0 / 362880)          // 1/9!
-    }
+private func expm1Poly(_ r: VMDouble) -> VMDouble {
+    var p = splat(1.0 / 6227020800)             // 1/13!
+    p = horner(p, r, 1.0 / 479001600)           // 1/12!
+    p = horner(p, r, 1.0 / 39916800)            // 1/11!
+    p = horner(p, r, 1.0 / 3628800)             // 1/10!
+    p = horner(p, r, 1.0 / 362880)              // 1/9!
     p = horner(p, r, 1.0 / 40320)
     p = horner(p, r, 1.0 / 5040)
     p = horner(p, r, 1.0 / 720)
@@ -143,23 +137,14 @@ private func expm1Poly(_ r: VMDouble, forFloat: Bool) -> VMDouble {
 
 /// e^x. Overflow gives +inf, underflow gives subnormals and then 0, NaN stays NaN.
 @inline(__always)
-func vmExp(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
-    if forFloat {
-        // Float32 inputs: e^x is 0 in float below −104 and inf above 89, so a clamp to ±150
-        // keeps 2^n a normal double and one scaling suffices (the only rounding to float, in
-        // vmFloat, then makes the subnormal float results).
-        var xc = vmSelect(lessMask(x, -150), splat(-150), x)
-        xc = vmSelect(greaterMask(xc, 150), splat(150), xc)
-        let (n, r) = expReduce(xc)
-        return vmSelect(nanMask(x), x, (expm1Poly(r, forFloat: true) + 1) * pow2(n))
-    }
+func vmExp(_ x: VMDouble) -> VMDouble {
     // Clamp so that n stays in [−1077, 1025] (e^−746 rounds to 0, e^710 overflows). The masks
     // are arbitrary for NaN lanes, which are put back at the end. (Not pointwiseMin/Max: they
     // drop NaNs (IEEE minNum) and cost a vcmpunordpd + blend more.)
     var xc = vmSelect(lessMask(x, -746), splat(-746), x)
     xc = vmSelect(greaterMask(xc, 710), splat(710), xc)
     let (n, r) = expReduce(xc)
-    let p = expm1Poly(r, forFloat: false) + 1
+    let p = expm1Poly(r) + 1
     // 2^n as 2^n1·2^n2 with both halves normal: p·2^n1 is exact, and the second product rounds
     // once — correctly into the subnormal range, or to inf.
     let n1 = (n * 0.5 + splat(roundMagic)) - splat(roundMagic)
@@ -175,15 +160,11 @@ func vmExp(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
 /// own tanh is up to ~2 ulp off near |x| ≈ 0.23 (measured with mpmath), so ours must be within
 /// ~0.7 ulp of the exact value to stay within 2 ulp of libm there.
 @inline(__always)
-private func expm1NonPositive(_ x: VMDouble, forFloat: Bool) -> (hi: VMDouble, lo: VMDouble) {
+private func expm1NonPositive(_ x: VMDouble) -> (hi: VMDouble, lo: VMDouble) {
     let n = splat(roundMagic).addingProduct(x, splat(log2e)) - splat(roundMagic)
     let rHi = x.addingProduct(-n, splat(ln2Hi))                 // exact (Cody–Waite)
     let r = rHi.addingProduct(-n, splat(ln2Lo))
     let s = pow2(n)
-    if forFloat {
-        // Float32 results: ~2^-50 relative error is far below a float ulp.
-        return ((s - 1).addingProduct(s, expm1Poly(r, forFloat: true)), splat(0))
-    }
     let rLo = (rHi - r).addingProduct(-n, splat(ln2Lo))         // rHi − r is exact
     // P(r) = Σ r^(k−3)/k!, k = 3…13.
     var p = splat(1.0 / 6227020800)
@@ -211,7 +192,7 @@ private func expm1NonPositive(_ x: VMDouble, forFloat: Bool) -> (hi: VMDouble, l
 /// log(u) + corr for u a positive normal finite double, kAdjust added to the exponent.
 /// corr is a small correction (log1p's rounding error of 1 + x over 1 + x).
 @inline(__always)
-private func logCore(_ u: VMDouble, kAdjust: VMDouble, corr: VMDouble, forFloat: Bool) -> VMDouble {
+private func logCore(_ u: VMDouble, kAdjust: VMDouble, corr: VMDouble) -> VMDouble {
     // Shift u by the bit distance from √2/2 to 1 so that the exponent field gives k with
     // m = u/2^k in [√2/2, √2) (an integer trick on the bit pattern).
     let sqrtHalfBits: UInt64 = 0x3fe6_a09e_667f_3bcd
@@ -224,17 +205,12 @@ private func logCore(_ u: VMDouble, kAdjust: VMDouble, corr: VMDouble, forFloat:
     let s = f / (f + 2)
     let z = s * s
     // R = 2z/3 + 2z²/5 + … : the atanh series past its first term, |s| ≤ 0.1716, z ≤ 0.0295.
-    var p: VMDouble
-    if forFloat {
-        p = splat(2.0 / 9)
-    } else {
-        p = splat(2.0 / 19)
-        p = horner(p, z, 2.0 / 17)
-        p = horner(p, z, 2.0 / 15)
-        p = horner(p, z, 2.0 / 13)
-        p = horner(p, z, 2.0 / 11)
-        p = horner(p, z, 2.0 / 9)
-    }
+    var p = splat(2.0 / 19)
+    p = horner(p, z, 2.0 / 17)
+    p = horner(p, z, 2.0 / 15)
+    p = horner(p, z, 2.0 / 13)
+    p = horner(p, z, 2.0 / 11)
+    p = horner(p, z, 2.0 / 9)
     p = horner(p, z, 2.0 / 7)
     p = horner(p, z, 2.0 / 5)
     p = horner(p, z, 2.0 / 3)
@@ -248,11 +224,11 @@ private func logCore(_ u: VMDouble, kAdjust: VMDouble, corr: VMDouble, forFloat:
 /// Natural log. log(±0) = −inf, log(x < 0) = NaN, log(+inf) = +inf, NaN stays NaN,
 /// subnormal inputs are scaled by 2^54 first.
 @inline(__always)
-func vmLog(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
+func vmLog(_ x: VMDouble) -> VMDouble {
     let sub = lessMask(x, 0x1p-1022)
     let u = vmSelect(sub, x * 0x1p54, x)
     let kAdjust = vmSelect(sub, splat(-54), splat(0))
-    var y = logCore(u, kAdjust: kAdjust, corr: splat(0), forFloat: forFloat)
+    var y = logCore(u, kAdjust: kAdjust, corr: splat(0))
     // Order matters: +inf → x + x = inf (−inf goes on to NaN), negatives (−0 too) → NaN,
     // ±0 → −inf, NaN → itself.
     y = vmSelect(nonFiniteMask(x), x + x, y)
@@ -263,7 +239,7 @@ func vmLog(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
 
 /// log(1 + x). log1p(−1) = −inf, x < −1 → NaN, +inf → +inf, ±0 and tiny x → x exactly.
 @inline(__always)
-func vmLog1p(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
+func vmLog1p(_ x: VMDouble) -> VMDouble {
     // u = 1 + x rounded, c its exact rounding error (two-sum, valid for any magnitudes), so
     // log1p(x) = log(u + c) = log(u) + c/u to well below an ulp. For |x| < 2^-53, u = 1 and
     // the result is c/1 = x exactly.
@@ -272,7 +248,7 @@ func vmLog1p(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
     let bb = u - one
     let c = (one - (u - bb)) + (x - bb)
     // u is 0 (x = −1, patched below) or ≥ 2^-53: never subnormal. A NaN/negative u is patched too.
-    var y = logCore(u, kAdjust: splat(0), corr: c / u, forFloat: forFloat)
+    var y = logCore(u, kAdjust: splat(0), corr: c / u)
     // +inf → inf (−inf goes on to NaN), x < −1 → NaN, x = −1 (u = 0) → −inf, ±0 → x, NaN → NaN.
     y = vmSelect(nonFiniteMask(x), x + x, y)
     y = vmSelect(lessMask(x, -1), splat(Double.nan), y)   // −inf + 1 < 0 too
@@ -285,76 +261,37 @@ func vmLog1p(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
 /// computed without cancellation, so there is no separate small-|x| branch. |x| < 2^-28 → x
 /// (tanh x = x − x³/3 rounds to x; keeps ±0 and subnormals), saturates to ±1, NaN stays NaN.
 @inline(__always)
-func vmTanh(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
+func vmTanh(_ x: VMDouble) -> VMDouble {
     let signBit = splatBits(UInt64(1) << 63)
     let a = double(bits(x) & ~signBit)
     // expm1(−2|x|) is −1 to double precision below −60 (and the clamp keeps 2^n normal).
     var m2a = -2 * a
     m2a = vmSelect(lessMask(m2a, -60), splat(-60), m2a)   // NaN lanes are put back below
-    let (w, wLo) = expm1NonPositive(m2a, forFloat: forFloat)
-    let t: VMDouble
-    if forFloat {
-        // Float32 results: the double quotient is ~2^-50 accurate, far below a float ulp.
-        t = -w / (w + 2)
-    } else {
-        // −(w + wLo)/(d + dLo) with d + dLo = 2 + w + wLo exactly (two-sum), then one
-        // correction step with the exact remainder −w − t0·d (fma): without it the roundings
-        // of w, 2 + w and the quotient add up to 3 ulp near |x| ≈ 0.5.
-        let d = w + 2
-        let bd = d - w
-        let dLo = ((w - (d - bd)) + (2 - bd)) + wLo
-        let rec = 1 / d
-        let t0 = -w * rec
-        let rem = (-w).addingProduct(-t0, d) - wLo - t0 * dLo
-        t = t0.addingProduct(rem, rec)
-    }
+    let (w, wLo) = expm1NonPositive(m2a)
+    // −(w + wLo)/(d + dLo) with d + dLo = 2 + w + wLo exactly (two-sum), then one correction
+    // step with the exact remainder −w − t0·d (fma): without it the roundings of w, 2 + w and
+    // the quotient add up to 3 ulp near |x| ≈ 0.5.
+    let d = w + 2
+    let bd = d - w
+    let dLo = ((w - (d - bd)) + (2 - bd)) + wLo
+    let rec = 1 / d
+    let t0 = -w * rec
+    let rem = (-w).addingProduct(-t0, d) - wLo - t0 * dLo
+    let t = t0.addingProduct(rem, rec)
     let y = double(bits(t) | (bits(x) & signBit))
     return vmSelect(lessMask(a, 0x1p-28) | nanMask(x), x, y)
 }
 
 /// σ(x) = 1/(1 + e^−x) (PyTorch's formula): 0 at −inf, 1 at +inf.
 @inline(__always)
-func vmSigmoid(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
-    1 / (1 + vmExp(-x, forFloat: forFloat))
+func vmSigmoid(_ x: VMDouble) -> VMDouble {
+    1 / (1 + vmExp(-x))
 }
 
 /// PyTorch softplus (beta 1, threshold 20): x where x > 20, else log1p(e^x).
 @inline(__always)
-func vmSoftplus(_ x: VMDouble, forFloat: Bool = false) -> VMDouble {
-    if forFloat {
-        // Float32 results need ~2^-30, not log1p's full machinery: e = e^x > 0, and either
-        // e < 2^-20, where log1p(e) = e − e²/2 to e²/3 < 2^-40 relative, or 1 + e (rounded)
-        // is off by ≤ 2^-53 ≤ 2^-33·e, which log turns into ≤ 2^-33 relative. This saves
-        // log1p's second division and two-sum (softplus was the slowest float32 kernel).
-        let e = vmExp(x, forFloat: true)
-        var y = vmSelect(lessMask(e, 0x1p-20), e.addingProduct(-0.5 * e, e),
-                         logCore(e + 1, kAdjust: splat(0), corr: splat(0), forFloat: true))
-        y = vmSelect(greaterMask(x, 20), x, y)
-        return vmSelect(nanMask(x), x, y)
-    }
-    return vmSelect(greaterMask(x, 20), x, vmLog1p(vmExp(x, forFloat: false), forFloat: false))
-}
-
-// MARK: float32 through float64
-
-/// Float → double and back, lane by lane on concrete types: LLVM turns these into one
-/// vcvtps2pd / vcvtpd2ps. (The stdlib's generic `SIMD4<Double>(SIMD4<Float>)` init was left
-/// as an out-of-line call.)
-@inline(__always)
-private func widen(_ v: SIMD4<Float>) -> VMDouble {
-    VMDouble(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]))
-}
-@inline(__always)
-private func narrow(_ v: VMDouble) -> SIMD4<Float> {
-    SIMD4<Float>(Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3]))
-}
-
-/// Runs a double kernel on the four quarters of a float vector and rounds once to float.
-@inline(__always)
-func vmFloat(_ x: SIMD16<Float>, _ kernel: (VMDouble) -> VMDouble) -> SIMD16<Float> {
-    let a = narrow(kernel(widen(x.lowHalf.lowHalf))), b = narrow(kernel(widen(x.lowHalf.highHalf)))
-    let c = narrow(kernel(widen(x.highHalf.lowHalf))), d = narrow(kernel(widen(x.highHalf.highHalf)))
-    return SIMD16<Float>(lowHalf: SIMD8<Float>(lowHalf: a, highHalf: b), highHalf: SIMD8<Float>(lowHalf: c, highHalf: d))
+func vmSoftplus(_ x: VMDouble) -> VMDouble {
+    vmSelect(greaterMask(x, 20), x, vmLog1p(vmExp(x)))
 }
 
 /// A double kernel on both halves of a SIMD8<Double>.
@@ -597,14 +534,14 @@ enum VectorMathFunction {
 }
 
 @inline(__always)
-func vmApply(_ f: VectorMathFunction, _ x: VMDouble, forFloat: Bool) -> VMDouble {
+func vmApply(_ f: VectorMathFunction, _ x: VMDouble) -> VMDouble {
     switch f {
-    case .exp: return vmExp(x, forFloat: forFloat)
-    case .log: return vmLog(x, forFloat: forFloat)
-    case .log1p: return vmLog1p(x, forFloat: forFloat)
-    case .tanh: return vmTanh(x, forFloat: forFloat)
-    case .sigmoid: return vmSigmoid(x, forFloat: forFloat)
-    case .softplus: return vmSoftplus(x, forFloat: forFloat)
+    case .exp: return vmExp(x)
+    case .log: return vmLog(x)
+    case .log1p: return vmLog1p(x)
+    case .tanh: return vmTanh(x)
+    case .sigmoid: return vmSigmoid(x)
+    case .softplus: return vmSoftplus(x)
     }
 }
 
@@ -617,7 +554,7 @@ func vectorMath<V: SIMD>(_ f: VectorMathFunction, _ x: V) -> V where V.Scalar: T
         return unsafeBitCast(SIMD16<Float>(lowHalf: vmApplyFloat(f, v.lowHalf), highHalf: vmApplyFloat(f, v.highHalf)), to: V.self)
     }
     if V.self == SIMD8<Double>.self {
-        let r = vmDouble8(unsafeBitCast(x, to: SIMD8<Double>.self)) { vmApply(f, $0, forFloat: false) }
+        let r = vmDouble8(unsafeBitCast(x, to: SIMD8<Double>.self)) { vmApply(f, $0) }
         return unsafeBitCast(r, to: V.self)
     }
     var r = x
@@ -633,5 +570,5 @@ func scalarMath<T: TensorScalar>(_ f: VectorMathFunction, _ x: T) -> T {
         return unsafeBitCast(vmApplyFloat(f, VMFloat(repeating: unsafeBitCast(x, to: Float.self)))[0], to: T.self)
     }
     let v = VMDouble(repeating: Double(x))
-    return T(vmApply(f, v, forFloat: false)[0])
+    return T(vmApply(f, v)[0])
 }
