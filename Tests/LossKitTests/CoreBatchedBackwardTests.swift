@@ -158,7 +158,6 @@ extension FusedInstruction {
 /// `LossProgram.evaluate` computing the fused sums of its pixel-loss terms in one planned pass
 /// (FusedSumPlan), against evaluating each term's sums on its own.
 final class PlannedFusedSumTests: XCTestCase {
-    override func tearDown() { LossProgram.planFusedSumsDefault = true; super.tearDown() }
 
     func inputs(_ dtype: DType, weight: [Int]) throws -> [String: Tensor] {
         let shape = [3, 2, 9, 11], n = shape.reduce(1, *), nw = weight.reduce(1, *)
@@ -178,13 +177,13 @@ final class PlannedFusedSumTests: XCTestCase {
         for dtype in [DType.float32, .float64] {
             for weight in [[3, 1, 9, 11], [3, 2, 9, 11]] {
                 let x = try inputs(dtype, weight: weight)
-                LossProgram.planFusedSumsDefault = false
-                let reference = try program.evaluate(inputs: x)
-                XCTAssertEqual(lastPlannedSumsServed, 0)
-                LossProgram.planFusedSumsDefault = true
+                var unplanned = EvaluationOptions()
+                unplanned.planFusedSums = false
+                let reference = try program.evaluate(inputs: x, options: unplanned)
+                XCTAssertEqual(reference.plannedSumsServed, 0)
                 let planned = try program.evaluate(inputs: x)
                 // Each term: its sum of e·w and its weight sum (per sample for sample_wise).
-                XCTAssertEqual(lastPlannedSumsServed, 8, "every sum comes from the plan")
+                XCTAssertEqual(planned.plannedSumsServed, 8, "every sum comes from the plan")
                 let rtol = dtype == .float32 ? 2e-7 : 1e-15
                 for (a, b) in zip(planned.terms, reference.terms) {
                     XCTAssertEqual(a.reported, b.reported, accuracy: rtol * Swift.abs(b.reported), "\(a.name) \(dtype) \(weight)")

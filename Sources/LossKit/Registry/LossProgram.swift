@@ -29,6 +29,9 @@ public struct EvaluationOptions {
     /// Gradients of each term too (default); false: of the total only (one backward pass
     /// through every term, and a quarter of the memory for three terms).
     public var termGradients: Bool
+    /// Plan the fused sums of the terms that allow it (`FusedSumPlan`); tests switch it off to
+    /// compare with one pass per sum.
+    var planFusedSums = true
 
     public init(gradients: Bool = true, wrt: [String]? = nil, nonFloatInputs: Set<String> = [], termGradients: Bool = true) {
         self.gradients = gradients
@@ -65,6 +68,8 @@ public struct Evaluation {
     /// Seconds spent in the forward pass and in the backward pass.
     public var forwardSeconds: Double
     public var backwardSeconds: Double
+    /// How many fused sums the forward took from its plan (tests check planning took effect).
+    var plannedSumsServed = 0
 
     public func term(named name: String) -> Term? { terms.first { $0.name == name } }
 }
@@ -279,10 +284,6 @@ public struct LossProgram {
         return out.filter { !requiredInputs.contains($0) }
     }
 
-    /// Whether `evaluate` plans the fused sums of its terms (tests compare with and without).
-    nonisolated(unsafe) static var planFusedSumsDefault = true
-    var planFusedSums: Bool { Self.planFusedSumsDefault }
-
     /// The term's tensor arguments from `leaves`, and the input names it reads.
     func bind(_ term: LossTerm, _ leaves: [String: Tensor]) throws -> (LossInputs, [String]) {
         var bound = LossInputs(args: term.args)
@@ -332,8 +333,7 @@ public struct LossProgram {
         // fails again below, with its error.
         let plan = FusedSumPlan()
         let planned = terms.filter { type(of: $0.module).forwardIsFusedSums }
-        defer { lastPlannedSumsServed = plan.served }
-        if planned.count > 1 && planFusedSums {
+        if planned.count > 1 && options.planFusedSums {
             plan.record {
                 withNoGrad { for term in planned { if let (bound, _) = try? bind(term, leaves) { _ = try? term.module.forward(bound) } } }
             }
@@ -426,7 +426,8 @@ public struct LossProgram {
                 let end = DispatchTime.now().uptimeNanoseconds
                 return Evaluation(terms: result, total: try totalTensor?.item() ?? 0, gradients: gradients,
                                   gradientOrder: order.map { (key: $0.0, inputs: $0.1) },
-                                  forwardSeconds: Double(forwardEnd - start) / 1e9, backwardSeconds: Double(end - forwardEnd) / 1e9)
+                                  forwardSeconds: Double(forwardEnd - start) / 1e9, backwardSeconds: Double(end - forwardEnd) / 1e9,
+                                  plannedSumsServed: plan.served)
             }
             // The total and every term in one backward sweep (`grad(of:wrt:)`): their fused
             // passes over the shared inputs become one, writing each gradient once. Measured in
@@ -470,9 +471,7 @@ public struct LossProgram {
         let end = DispatchTime.now().uptimeNanoseconds
         return Evaluation(terms: result, total: try totalTensor?.item() ?? 0, gradients: gradients,
                           gradientOrder: order.map { (key: $0.0, inputs: $0.1) },
-                          forwardSeconds: Double(forwardEnd - start) / 1e9, backwardSeconds: Double(end - forwardEnd) / 1e9)
+                          forwardSeconds: Double(forwardEnd - start) / 1e9, backwardSeconds: Double(end - forwardEnd) / 1e9,
+                                  plannedSumsServed: plan.served)
     }
 }
-
-/// How many fused sums the last `evaluate` took from its plan (tests).
-nonisolated(unsafe) var lastPlannedSumsServed = 0
