@@ -377,10 +377,8 @@ extension Tensor {
             let units = shape[0..<k].reduce(1, *)
             let sums: [Double]
             switch y.dtype {
-            case .float32: sums = k == 0 ? [fusedSumKernel(program, xs, shape, Float.self)]
-                : fusedSumsKernel(program, xs, shape, units: units, outputs: [(program.outputs[0], true)], Float.self)[0]
-            case .float64: sums = k == 0 ? [fusedSumKernel(program, xs, shape, Double.self)]
-                : fusedSumsKernel(program, xs, shape, units: units, outputs: [(program.outputs[0], true)], Double.self)[0]
+            case .float32: sums = fusedSumsKernel(program, xs, shape, units: units, outputs: [(program.outputs[0], k > 0)], Float.self)[0]
+            case .float64: sums = fusedSumsKernel(program, xs, shape, units: units, outputs: [(program.outputs[0], k > 0)], Double.self)[0]
             }
             y.store(sums)
         }

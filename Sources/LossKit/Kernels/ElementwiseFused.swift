@@ -313,48 +313,15 @@ func fusedMapKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor], _ 
     }
 }
 
-/// Σ of the program's single output over `n` elements in float64: each `reduceBlock` chunk is
-/// the in-order sum of its blocks' lane sums; chunk sums are combined pairwise (deterministic).
-func fusedSumKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor], _ shape: [Int], _: T.Type) -> Double {
-    let n = shape.reduce(1, *)
-    if n == 0 { return 0 }
-    let inputs = xs.map { $0.pointer(T.self) }
-    let scalar = xs.map { FusedInputLayout($0.shape, out: shape) }
-    let out = program.outputs[0]
-    let chunks = chunkCount(n, chunkSize: reduceBlock)
-    let group = 16
-    return withUnsafeTemporaryAllocation(of: Double.self, capacity: chunks) { buf in
-        let sums = buf.baseAddress!
-        let body = { (g: Int) in
-            FusedEvaluator<T>.with(program, inputs, scalar) { e in
-                for c in (g * group)..<min(chunks, (g + 1) * group) {
-                    let hi = min(n, (c + 1) * reduceBlock)
-                    var s = c * reduceBlock, acc = 0.0
-                    while s < hi {
-                        let len = min(fusedBlock, hi - s)
-                        e.run(s, len)
-                        acc += blockSum(e.values[out], len)
-                        s += len
-                    }
-                    sums[c] = acc
-                }
-            }
-        }
-        let tasks = chunkCount(chunks, chunkSize: group)
-        if n > 2 * elementwiseChunk { parallelChunks(tasks, body) } else { for g in 0..<tasks { body(g) } }
-        pairwiseCombine(sums, chunks)
-        return sums[0]
-    }
-}
-
 /// Σ of several outputs of one program in one pass over `shape` (the forward of fused sums
 /// that several losses take of the same inputs, `Tensor.fusedSums`). The elements split into
 /// `units` equal leading slices (e.g. the N samples); an output with `perUnit` gets one sum per
 /// unit, the others one sum in all. Float64 accumulation; each unit is cut into `reduceBlock`
 /// chunks (the in-order sum of their blocks' lane sums), a unit's chunk sums are combined
 /// pairwise, and a total is the pairwise combination of every chunk in order: fixed by the
-/// shape alone, so bit-identical for any thread count. With one unit a total is exactly what
-/// `fusedSumKernel` gives.
+/// shape alone, so bit-identical for any thread count. `fusedSum` uses it with one output (one
+/// unit for a full sum), so a planned sum and an unplanned one round the same way whenever the
+/// plan's units match.
 func fusedSumsKernel<T: TensorScalar>(_ program: FusedProgram, _ xs: [Tensor], _ shape: [Int], units: Int,
                                      outputs: [(instruction: Int, perUnit: Bool)], _: T.Type) -> [[Double]] {
     let n = shape.reduce(1, *)
