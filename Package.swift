@@ -24,8 +24,11 @@ let package = Package(
     targets: [
         // zlib from the system (Debian: zlib1g-dev); no vendored C.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "NpyIO", dependencies: ["CZlib"], swiftSettings: fast),
-        .target(name: "LossKit", swiftSettings: fast),
+        // Async-signal-safe fault handling (SIGBUS on a truncated mapping, SIGTERM/SIGINT/SIGHUP
+        // during a write, allocation failure): C, because signal handlers must be.
+        .target(name: "CFault", path: "Sources/CFault"),
+        .target(name: "NpyIO", dependencies: ["CZlib", "CFault"], swiftSettings: fast),
+        .target(name: "LossKit", dependencies: ["CFault"], swiftSettings: fast),
         .executableTarget(
             name: "LossCLI",
             dependencies: [

@@ -43,7 +43,7 @@ extension LossCLI {
         @Flag(help: "Report the time spent loading, in the forward and backward passes, and writing (ms).")
         var timing = false
 
-        @Option(name: .customLong("repeat"), help: ArgumentHelp(
+        @Option(name: .customLong("repeat"), parsing: .unconditional, help: ArgumentHelp(
             "Evaluate N times (for benchmarking): with --timing, forward_warm and backward_warm are the medians of runs 2..N; the report is the last run's.",
             valueName: "N"))
         var repeats: Int = 1
@@ -55,30 +55,22 @@ extension LossCLI {
         func validate() throws {
             _ = try parseWrt(wrt)
             guard (1...1000).contains(repeats) else { throw ValidationError("--repeat \(repeats): must be 1 to 1000") }
-            if let gradOut, let valuesOut,
-               URL(fileURLWithPath: gradOut).standardizedFileURL == URL(fileURLWithPath: valuesOut).standardizedFileURL {
-                throw ValidationError("--grad-out and --values-out name the same file \(gradOut)")
-            }
         }
 
         func run() throws {
-            for (path, option) in [(gradOut, "--grad-out"), (valuesOut, "--values-out")] {
-                if let path { try validateOutputPath(path, option: option) }
-            }
+            let outputs = OutputFiles(gradOut: gradOut, valuesOut: valuesOut)
+            try outputs.validate()
             var runner = EvalRun(inputOptions: inputOptions, compute: compute, wrt: try parseWrt(wrt), gradients: true)
             runner.totalOnly = totalOnly
             runner.repeats = repeats
+            runner.outputs = outputs
             var report = try runner.run()
 
             let writeStart = DispatchTime.now().uptimeNanoseconds
-            var files: [(path: String, arrays: [(String, NpyArray)])] = []
-            if let gradOut {
-                files.append((gradOut, report.gradients.map { ("\($0.owner)/\($0.input)", npyArray($0.tensor)) }))
+            if !outputs.requested.isEmpty {
+                try outputs.write(gradients: gradOut == nil ? [] : report.gradients.map { ("\($0.owner)/\($0.input)", npyArray($0.tensor)) },
+                                  values: valuesOut == nil ? [] : report.terms.map { ($0.name, npyArray($0.value)) })
             }
-            if let valuesOut {
-                files.append((valuesOut, report.terms.map { ($0.name, npyArray($0.value)) }))
-            }
-            if !files.isEmpty { try writeArchivesAtomically(files) }
             report.timing.append(("write", Double(DispatchTime.now().uptimeNanoseconds - writeStart) / 1e6))
 
             switch output.resolved {

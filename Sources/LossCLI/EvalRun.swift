@@ -21,17 +21,29 @@ struct ComputeOptions: ParsableArguments {
         valueName: "f32|f64"))
     var precision: Precision?
 
-    @Option(help: ArgumentHelp(
+    // `.unconditional`: `--seed -1` and `--threads -1` reach validate() and get a message
+    // about the value, instead of "-1" being taken for an option ("Missing value").
+    @Option(name: .customLong("seed"), parsing: .unconditional, help: ArgumentHelp(
         "Seed for losses that draw random numbers (none of the built-in losses do; accepted for scripts).",
         valueName: "N"))
-    var seed: UInt64?
+    var seedText: String?
 
-    @Option(help: ArgumentHelp("Worker threads (results do not depend on it).", valueName: "N"))
-    var threads: Int?
+    @Option(name: .customLong("threads"), parsing: .unconditional,
+            help: ArgumentHelp("Worker threads (results do not depend on it).", valueName: "N"))
+    var threadsText: String?
+
+    /// `--seed`: a whole number from 0 to 2^64 - 1, as torch.manual_seed takes.
+    var seed: UInt64? { seedText.flatMap { UInt64($0) } }
+    var threads: Int? { threadsText.flatMap { Int($0) } }
 
     func validate() throws {
-        if let threads, threads < 1 {
-            throw ValidationError("--threads \(threads): expected a positive number of threads")
+        if let seedText, UInt64(seedText) == nil {
+            throw ValidationError("--seed \(seedText): expected a whole number from 0 to 18446744073709551615")
+        }
+        if let threadsText {
+            guard let n = Int(threadsText), n >= 1, n <= 1024 else {
+                throw ValidationError("--threads \(threadsText): expected a whole number of threads from 1 to 1024")
+            }
         }
     }
 
@@ -118,6 +130,9 @@ struct EvalRun {
     /// runs 2... give the warm timings.
     var repeats = 1
 
+    /// `eval`'s output files, checked before computing (nothing to check for `check`).
+    var outputs = OutputFiles()
+
     func run() throws -> EvalReport {
         compute.applyRuntime()
         let loadStart = DispatchTime.now().uptimeNanoseconds
@@ -132,34 +147,11 @@ struct EvalRun {
         if let clash = program.terms.first(where: { $0.name == "total" }) {
             throw CLIError("config \(config.source): \(clash.path.isEmpty ? "the config" : clash.path): the term name \"total\" is reserved for the sum of the terms; use another key or loss_name")
         }
-
-        let dtype = Self.computeDType(arrays: arrays, requested: compute.precision)
-        try InputBudget.check(arrays, dtype: dtype)
-        var tensors: [String: Tensor] = [:]
-        var nonFloat: Set<String> = []
-        for loaded in arrays {
-            let name = loaded.binding.name
-            if !loaded.isFloat { nonFloat.insert(name) }
-            do {
-                let a = loaded.array
-                if a.dtype.kind == .float, a.dtype.itemSize == (dtype == .float64 ? 8 : 4),
-                   a.dtype.isNativeOrder, !a.fortranOrder || a.shape.filter({ $0 > 1 }).count <= 1 {
-                    // Already the computation's layout: the tensor reads the file's bytes where
-                    // they are (mapped, or the buffer they were read or inflated into), keeping
-                    // that buffer alive; no copy into fresh memory.
-                    tensors[name] = try a.withUnsafeDataBytes { try Tensor(shape: a.shape, dtype: dtype, borrowing: $0, owner: a.buffer) }
-                } else {
-                    tensors[name] = dtype == .float64
-                        ? try Tensor(shape: a.shape, float64: a.toFloat64())
-                        : try Tensor(shape: a.shape, float32: a.toFloat32())
-                }
-            } catch {
-                throw CLIError("input \"\(name)\" (\(loaded.binding.location)): \(error)")
-            }
-        }
+        var byName: [String: LoadedArray] = [:]
+        for loaded in arrays { byName[loaded.binding.name] = loaded }
         if let wrt {
             for name in wrt {
-                guard let loaded = arrays.first(where: { $0.binding.name == name }) else {
+                guard let loaded = byName[name] else {
                     let known = arrays.map(\.binding.name).joined(separator: ", ")
                     throw CLIError("--wrt \(name): no input named \"\(name)\" (inputs: \(known.isEmpty ? "none" : known))")
                 }
@@ -168,13 +160,55 @@ struct EvalRun {
                 }
             }
         }
+
+        let dtype = Self.computeDType(arrays: arrays, requested: compute.precision)
+        let nonFloat = Set(arrays.filter { !$0.isFloat }.map(\.binding.name))
+        let options = EvaluationOptions(gradients: gradients, wrt: wrt, nonFloatInputs: nonFloat, termGradients: !totalOnly)
+        // What will be reported and written is known now: output keys and memory are checked
+        // before anything is converted or computed.
+        let planned: (terms: [(name: String, inputs: [String])], gradients: [(key: String, inputs: [String])])
+        do {
+            planned = try program.plannedOutputs(available: Set(byName.keys), options: options)
+        } catch let error as LossError {
+            throw Self.cliError(error)
+        }
+        try outputs.checkKeys(gradients: planned.gradients, terms: planned.terms.map(\.name))
+        let borrowed = Set(arrays.filter { Self.readsInPlace($0.array, dtype) }.map(\.binding.name))
+        try InputBudget.check(arrays, dtype: dtype, budget: MemoryBudget.current(), borrowed: borrowed,
+                              terms: planned.terms, gradients: planned.gradients)
+        TestBarrier.reach("inputs-loaded")
+
+        var tensors: [String: Tensor] = [:]
+        for loaded in arrays {
+            let name = loaded.binding.name
+            do {
+                let a = loaded.array
+                if borrowed.contains(name) {
+                    // Already the computation's layout: the tensor reads the file's bytes where
+                    // they are (mapped, or the buffer they were read or inflated into), keeping
+                    // that buffer alive; no copy into fresh memory.
+                    tensors[name] = try a.withUnsafeDataBytes { try Tensor(shape: a.shape, dtype: dtype, borrowing: $0, owner: a.buffer) }
+                } else {
+                    // Converted straight into the tensor's memory (one allocation, which fails
+                    // as an error rather than a trap).
+                    tensors[name] = try Tensor(shape: a.shape, dtype: dtype) { raw in
+                        if dtype == .float64 {
+                            try a.convert(into: raw.bindMemory(to: Double.self))
+                        } else {
+                            try a.convert(into: raw.bindMemory(to: Float.self))
+                        }
+                    }
+                }
+            } catch {
+                throw CLIError("input \"\(name)\" (\(loaded.binding.location)): \(error)")
+            }
+        }
         let loadEnd = DispatchTime.now().uptimeNanoseconds
 
         var last: Evaluation?
         var first: (forward: Double, backward: Double) = (0, 0)
         var warm: [(forward: Double, backward: Double)] = []
         do {
-            let options = EvaluationOptions(gradients: gradients, wrt: wrt, nonFloatInputs: nonFloat, termGradients: !totalOnly)
             let e = try program.evaluate(inputs: tensors, options: options)
             first = (e.forwardSeconds, e.backwardSeconds)
             last = e
@@ -187,11 +221,7 @@ struct EvalRun {
                 last = e
             }
         } catch let error as LossError {
-            if case let .missingInput(input, _, _, _) = error {
-                let shorthand = ["pred", "target", "weight", "mask"].contains(input) ? " (or --\(input) FILE.npy)" : ""
-                throw CLIError("\(error.description): give it with --input \(input)=FILE.npy\(shorthand), from an --inputs archive, or in the config's \"inputs\"")
-            }
-            throw CLIError(error.description)
+            throw Self.cliError(error)
         } catch {
             throw CLIError("\(error)")
         }
@@ -211,56 +241,28 @@ struct EvalRun {
                                         ("backward_warm", median(warm.map(\.backward)) * 1e3)]))
     }
 
+    /// A missing input says how to give it.
+    static func cliError(_ error: LossError) -> CLIError {
+        if case let .missingInput(input, _, _, _) = error {
+            let shorthand = ["pred", "target", "weight", "mask"].contains(input) ? " (or --\(input) FILE.npy)" : ""
+            return CLIError("\(error.description): give it with --input \(input)=FILE.npy\(shorthand), from an --inputs archive, or in the config's \"inputs\"")
+        }
+        return CLIError(error.description)
+    }
+
+    /// Whether the array is already in the computation's layout (float of that size, native
+    /// byte order, C order or one non-trivial axis), so the tensor reads its bytes in place.
+    static func readsInPlace(_ a: NpyArray, _ dtype: DType) -> Bool {
+        a.dtype.kind == .float && a.dtype.itemSize == (dtype == .float64 ? 8 : 4)
+            && a.dtype.isNativeOrder && (!a.fortranOrder || a.shape.filter({ $0 > 1 }).count <= 1)
+    }
+
     /// float64 when asked, or (without `--precision`) when there is at least one floating-point
     /// input and every one is float64, as PyTorch promotes; float32 otherwise.
     static func computeDType(arrays: [LoadedArray], requested: Precision?) -> DType {
         if let requested { return requested.dtype }
         let floats = arrays.filter(\.isFloat)
         return !floats.isEmpty && floats.allSatisfy { $0.array.dtype.itemSize == 8 } ? .float64 : .float32
-    }
-}
-
-/// Writes several `.npz` files all or nothing: each goes to a temporary name next to its
-/// destination, and only when every one was written are they renamed into place.
-func writeArchivesAtomically(_ files: [(path: String, arrays: [(String, NpyArray)])]) throws {
-    var written: [(temp: URL, final: URL)] = []
-    func cleanUp() { for w in written { try? FileManager.default.removeItem(at: w.temp) } }
-    for file in files {
-        let final = URL(fileURLWithPath: file.path)
-        let temp = final.deletingLastPathComponent()
-            .appendingPathComponent(".\(final.lastPathComponent).losscli-\(ProcessInfo.processInfo.processIdentifier).npz")
-        do {
-            try NpzArchive.write(file.arrays, to: temp, compressed: false)
-        } catch {
-            cleanUp()
-            throw CLIError("cannot write \(file.path): \(error)")
-        }
-        written.append((temp, final))
-    }
-    for (i, w) in written.enumerated() {
-        // rename(2) replaces an existing file atomically (Foundation's replaceItemAt does not
-        // on Linux: it can lose the old file and fail).
-        if rename(w.temp.path, w.final.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            for rest in written[i...] { try? FileManager.default.removeItem(at: rest.temp) }
-            throw CLIError("cannot write \(w.final.path): \(reason)")
-        }
-    }
-}
-
-/// Checks before computing that an output file can be created, so that a typo in a folder
-/// name fails fast (exit 2) instead of after the work.
-func validateOutputPath(_ path: String, option: String) throws {
-    guard path.lowercased().hasSuffix(".npz") else {
-        throw CLIError("\(option) \(path): expected a file name ending in .npz")
-    }
-    let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw CLIError("\(option) \(path): folder \(dir) does not exist")
-    }
-    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-        throw CLIError("\(option) \(path): is a directory")
     }
 }
 

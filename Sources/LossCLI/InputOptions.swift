@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import LossKit
 import NpyIO
 
@@ -18,22 +21,26 @@ struct InputOptions: ParsableArguments {
     var inputs: [String] = []
 
     @Option(help: ArgumentHelp("Same as --input pred=PATH.", valueName: "PATH"))
-    var pred: String?
+    var pred: [String] = []
 
     @Option(help: ArgumentHelp("Same as --input target=PATH.", valueName: "PATH"))
-    var target: String?
+    var target: [String] = []
 
     @Option(help: ArgumentHelp("Same as --input weight=PATH.", valueName: "PATH"))
-    var weight: String?
+    var weight: [String] = []
 
     @Option(help: ArgumentHelp("Same as --input mask=PATH.", valueName: "PATH"))
-    var mask: String?
+    var mask: [String] = []
 
     /// The command-line bindings, in the order given (syntax checked, files not opened).
     func commandLineBindings() throws -> (explicit: [InputBinding], bundles: [String]) {
         var explicit = try input.map { try InputBinding.parse(assignment: $0) }
-        for (name, value) in [("pred", pred), ("target", target), ("weight", weight), ("mask", mask)] {
-            guard let value else { continue }
+        for (name, values) in [("pred", pred), ("target", target), ("weight", weight), ("mask", mask)] {
+            // ArgumentParser would keep the last of `--pred a --pred b` silently.
+            if values.count > 1 {
+                throw CLIError("--\(name) is given \(values.count) times (\(values.joined(separator: ", "))); give it once")
+            }
+            guard let value = values.first else { continue }
             let location = try ArrayLocation.parse(value, baseDirectory: nil, context: "--\(name)")
             explicit.append(InputBinding(name: name, location: location, origin: "--\(name)"))
         }
@@ -110,24 +117,17 @@ struct LoadedConfig {
 /// wrong path such as a dataset or /dev/zero from being read into memory).
 let maxTextFileBytes = 64 << 20
 
-/// Reads a whole text file, with an error that names it. Only regular files are read.
+/// Reads a whole text file, with an error that names it. Only regular files are read
+/// (symbolic links are followed to their target).
 func readText(_ path: String, what: String) throws -> String {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw CLIError("\(what) \(path): no such file")
+    try requireFile(path, context: "\(what) ")
+    let bytes: [UInt8]
+    do {
+        bytes = try RegularFile.read(path, maxBytes: maxTextFileBytes)
+    } catch {
+        throw CLIError("\(what) \(error.description)")
     }
-    guard !isDirectory.boolValue else { throw CLIError("\(what) \(path): is a directory, expected a file") }
-    let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-    guard attributes?[.type] as? FileAttributeType == .typeRegular else {
-        throw CLIError("\(what) \(path): is not a regular file")
-    }
-    if let size = (attributes?[.size] as? NSNumber)?.intValue, size > maxTextFileBytes {
-        throw CLIError("\(what) \(path): is \(size) bytes, more than the \(maxTextFileBytes >> 20) MiB a JSON \(what) may have")
-    }
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw CLIError("\(what) \(path): cannot be read")
-    }
-    guard let text = String(data: data, encoding: .utf8) else {
+    guard let text = String(validating: bytes, as: UTF8.self) else {
         throw CLIError("\(what) \(path): is not UTF-8 text")
     }
     return text
@@ -183,7 +183,7 @@ extension InputOptions {
                 }
             case let .npzMember(path, key):
                 let a = try archive(path, context: "input \"\(binding.name)\" (\(binding.origin)): ")
-                guard a.names.contains(key) else {
+                guard a.contains(key) else {
                     throw CLIError("input \"\(binding.name)\" (\(binding.origin)): \(path) has no array \"\(key)\" (it has: \(a.names.joined(separator: ", ")))")
                 }
                 do {
@@ -198,16 +198,22 @@ extension InputOptions {
     }
 }
 
-/// An error naming a missing input file before the reader sees it.
+/// An error naming a missing input file before the reader sees it. Symbolic links are
+/// followed (git-annex, DVC, Bazel and Nix hand users links) and the target is checked: it
+/// must be a regular file, not a directory, device, pipe or /proc file.
 func requireFile(_ path: String, context: String = "") throws {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw CLIError("\(context)\(path): no such file")
+    var info = stat()
+    guard stat(path, &info) == 0 else {
+        let code = errno
+        var link = stat()
+        if code == ENOENT, lstat(path, &link) == 0 {
+            throw CLIError("\(context)\(path): is a symbolic link to a missing file")
+        }
+        throw CLIError("\(context)\(path): \(code == ENOENT ? "no such file" : String(cString: strerror(code)))")
     }
-    guard !isDirectory.boolValue else { throw CLIError("\(context)\(path): is a directory, expected a file") }
-    // A device or pipe (/dev/zero) would be read without end.
-    let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-    guard attributes?[.type] as? FileAttributeType == .typeRegular else {
-        throw CLIError("\(context)\(path): is not a regular file")
+    do {
+        try RegularFile.check(path)
+    } catch {
+        throw CLIError("\(context)\(error.description)")
     }
 }

@@ -94,9 +94,12 @@ enum InputLayer: Int, Comparable {
 struct InputPlan {
     /// Bindings in first-seen order.
     private(set) var bindings: [(binding: InputBinding, layer: InputLayer)] = []
+    /// Position in `bindings` by name: adding is O(1), so 70,000 archive members are linear.
+    private var position: [String: Int] = [:]
 
     mutating func add(_ binding: InputBinding, layer: InputLayer) throws {
-        guard let i = bindings.firstIndex(where: { $0.binding.name == binding.name }) else {
+        guard let i = position[binding.name] else {
+            position[binding.name] = bindings.count
             bindings.append((binding, layer))
             return
         }
@@ -109,5 +112,5 @@ struct InputPlan {
 
     var names: [String] { bindings.map(\.binding.name) }
 
-    subscript(name: String) -> InputBinding? { bindings.first { $0.binding.name == name }?.binding }
+    subscript(name: String) -> InputBinding? { position[name].map { bindings[$0].binding } }
 }

@@ -80,19 +80,35 @@ enum JSONValue: Equatable {
             switch ch {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if ch.value < 0x20 {
-                    let hex = String(ch.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(ch)
-                }
+            default: appendEscapingControls(ch, to: &out)
             }
         }
         out += "\""
+    }
+
+    /// `ch`, or its JSON escape when it is a control character: C0 (`\n`, `\r`, `\t`,
+    /// `\u001b`...), DEL and C1 (`\u009b`, a terminal's CSI). The table output escapes names the same way.
+    static func appendEscapingControls(_ ch: Unicode.Scalar, to out: inout String) {
+        switch ch {
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if ch.value < 0x20 || (0x7f...0x9f).contains(ch.value) {
+                let hex = String(ch.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(ch)
+            }
+        }
+    }
+
+    /// `s` with its control characters escaped as in JSON strings (for table cells and error lines).
+    static func escapingControls(_ s: String) -> String {
+        guard s.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) }) else { return s }
+        var out = ""
+        for ch in s.unicodeScalars { appendEscapingControls(ch, to: &out) }
+        return out
     }
 }
 
@@ -103,7 +119,9 @@ struct TextTable {
 
     init(_ header: [String]) { self.header = header }
 
-    mutating func append(_ row: [String]) { rows.append(row) }
+    /// A row; control characters in cells (from term names, keys, paths) are escaped as the
+    /// JSON output escapes them, so a name cannot move the terminal's cursor or colour it.
+    mutating func append(_ row: [String]) { rows.append(row.map(JSONValue.escapingControls)) }
 
     func rendered() -> String {
         var widths = header.map(\.count)

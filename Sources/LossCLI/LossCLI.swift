@@ -3,6 +3,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import NpyIO
 
 /// The `losscli` command: MMagic's losses, with gradients, from .npy/.npz tensors.
 @main
@@ -25,6 +26,9 @@ struct LossCLI: ParsableCommand {
     /// help and version → 0 on stdout; any usage, validation or input error → one
     /// `losscli: error: ...` line on stderr and 2; `CLIExit` → its own code.
     static func main() {
+        // From here on: a file truncated under its mapping (SIGBUS) is one error line and
+        // exit 2; SIGTERM, SIGINT and SIGHUP remove temporary outputs and exit 128 + signal.
+        ProcessFaults.install(messagePrefix: "losscli: error: ")
         if let message = nonUTF8Argument() {
             reportError(message)
             Glibc.exit(ExitStatus.inputError.rawValue)
@@ -86,7 +90,7 @@ struct LossCLI: ParsableCommand {
     }
 
     static func reportError(_ message: String) {
-        var line = "losscli: error: " + message + "\n"
+        var line = "losscli: error: " + ErrorText.shortened(JSONValue.escapingControls(message)) + "\n"
         line.withUTF8 { _ = fwrite($0.baseAddress, 1, $0.count, stderr) }
         fflush(stderr)
     }
@@ -123,4 +127,39 @@ struct CLIError: Error, CustomStringConvertible {
     var message: String
     init(_ message: String) { self.message = message }
     var description: String { message }
+}
+
+/// Error lines quote what the user gave (names, paths, numbers); a 65 KB name or a
+/// 100,000-digit number is cut, so the line stays a line.
+enum ErrorText {
+    /// Quoted text ("...") or a run without spaces longer than `limit` characters keeps its
+    /// first `keep` characters, then an ellipsis and its length: `"aaaa…" (65536 characters)`.
+    static func shortened(_ text: String, limit: Int = 200, keep: Int = 60) -> String {
+        let chars = Array(text)
+        guard chars.count > limit else { return text }
+        var out = ""
+        var i = 0
+        while i < chars.count {
+            if chars[i] == "\"", let close = chars[(i + 1)...].firstIndex(of: "\"") {
+                let inner = close - i - 1
+                if inner > limit {
+                    out += "\"" + String(chars[(i + 1)..<(i + 1 + keep)]) + "…\" (\(inner) characters)"
+                } else {
+                    out += String(chars[i...close])
+                }
+                i = close + 1
+                continue
+            }
+            var j = i
+            while j < chars.count, !chars[j].isWhitespace, chars[j] != "\"" { j += 1 }
+            if j == i {
+                out.append(chars[i])
+                i += 1
+                continue
+            }
+            out += j - i > limit ? String(chars[i..<(i + keep)]) + "…(\(j - i) characters)" : String(chars[i..<j])
+            i = j
+        }
+        return out
+    }
 }

@@ -70,7 +70,7 @@ public enum Npy {
 
     public static func write(_ array: NpyArray, path: String) throws {
         let header = try NpyFormat.encodeHeader(dtype: array.dtype, shape: array.shape, fortranOrder: array.fortranOrder)
-        try AtomicFileWriter.write(to: path) { w in
+        try PendingFile.write(to: path) { w in
             try w.write(header)
             try array.withUnsafeDataBytes { try w.write($0) }
         }

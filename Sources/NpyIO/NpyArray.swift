@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// One array from a `.npy` file or `.npz` member: its dtype, shape, memory order and
 /// the raw bytes of its data (exactly `count * dtype.itemSize`, possibly memory-mapped).
 public struct NpyArray: @unchecked Sendable {
@@ -102,21 +105,54 @@ public struct NpyArray: @unchecked Sendable {
     public func toFloat64() -> [Double] { converted(Double.self) }
 
     private func converted<T: NpyFloat>(_: T.Type) -> [T] {
-        withUnsafeDataBytes { raw in
-            let needsTranspose = fortranOrder && shape.count > 1 && count > 1
-            let out = [T](unsafeUninitializedCapacity: count) { dst, initialized in
-                guard let d = dst.baseAddress, let src = raw.baseAddress, count > 0 else { initialized = 0; return }
-                if needsTranspose {
-                    let tmp = UnsafeMutablePointer<T>.allocate(capacity: count)
-                    defer { tmp.deallocate() }
-                    NpyConvert.decode(src, dtype: dtype, start: 0, count: count, into: tmp)
-                    NpyConvert.fortranToC(tmp, d, shape: shape)
-                } else {
-                    NpyConvert.decode(src, dtype: dtype, start: 0, count: count, into: d)
-                }
-                initialized = count
+        [T](unsafeUninitializedCapacity: count) { dst, initialized in
+            let tmp: UnsafeMutablePointer<T>? = fortranOrder && shape.count > 1 && count > 1 ? .allocate(capacity: count) : nil
+            defer { tmp?.deallocate() }
+            decode(into: dst, scratch: tmp)
+            initialized = count
+        }
+    }
+
+    /// Writes the values as float32 into `destination` (at least `count` elements), in C
+    /// order: a reader's conversion straight into memory the caller owns (a tensor's).
+    /// A Fortran-order array needs scratch memory of its size; when that cannot be had the
+    /// error says so (nothing sized by a file may trap).
+    public func convert(into destination: UnsafeMutableBufferPointer<Float>) throws(NpyError) {
+        try convertChecked(into: destination)
+    }
+
+    /// Writes the values as float64 into `destination` (at least `count` elements), in C order.
+    public func convert(into destination: UnsafeMutableBufferPointer<Double>) throws(NpyError) {
+        try convertChecked(into: destination)
+    }
+
+    private func convertChecked<T: NpyFloat>(into dst: UnsafeMutableBufferPointer<T>) throws(NpyError) {
+        guard dst.count >= count else {
+            throw NpyError(.invalidArray(message: "a destination of \(dst.count) elements cannot hold \(count)"))
+        }
+        var tmp: UnsafeMutablePointer<T>? = nil
+        if fortranOrder && shape.count > 1 && count > 1 {
+            let bytes = count.multipliedReportingOverflow(by: MemoryLayout<T>.stride)
+            guard !bytes.overflow, let p = NpyBuffer.allocate(bytes.partialValue) else {
+                throw NpyError(.exceedsMemory(what: "reordering the Fortran-order array", bytes: UInt64(bytes.partialValue),
+                                              budget: MemoryBudget.current()))
             }
-            return out
+            tmp = p.bindMemory(to: T.self, capacity: count)
+        }
+        defer { free(tmp) }
+        decode(into: dst, scratch: tmp)
+    }
+
+    /// Decodes into `dst` (C order); `scratch` of `count` elements is needed for Fortran order.
+    private func decode<T: NpyFloat>(into dst: UnsafeMutableBufferPointer<T>, scratch: UnsafeMutablePointer<T>?) {
+        withUnsafeDataBytes { raw in
+            guard let d = dst.baseAddress, let src = raw.baseAddress, count > 0 else { return }
+            if let scratch {
+                NpyConvert.decode(src, dtype: dtype, start: 0, count: count, into: scratch)
+                NpyConvert.fortranToC(scratch, d, shape: shape)
+            } else {
+                NpyConvert.decode(src, dtype: dtype, start: 0, count: count, into: d)
+            }
         }
     }
 }

@@ -3,51 +3,67 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CFault
 
 /// Immutable bytes that an array's data lives in: a heap block, or a read-only
 /// memory map of a whole file. Arrays share one buffer and view a range of it.
 public final class NpyBuffer: @unchecked Sendable {
     private enum Owner {
+        /// malloc'd (`allocate`, or grown with realloc by the inflater): freed with free().
         case heap
-        case mapped(length: Int)
+        /// A file mapping, registered with the fault handler in `faultSlot`.
+        case mapped(length: Int, faultSlot: Int32)
     }
 
     let base: UnsafeRawPointer?
     public let count: Int
     private let owner: Owner
 
-    /// Takes ownership of `pointer`, which must come from `UnsafeMutableRawPointer.allocate`.
+    /// Heap memory for a buffer: 64-byte aligned, or nil when it cannot be had (the caller
+    /// turns that into an error; nothing sized from a file may trap).
+    static func allocate(_ byteCount: Int) -> UnsafeMutableRawPointer? {
+        var p: UnsafeMutableRawPointer?
+        guard posix_memalign(&p, 64, max(byteCount, 1)) == 0 else { return nil }
+        return p
+    }
+
+    /// Takes ownership of `pointer`, which must come from `allocate`, malloc or realloc.
     init(adopting pointer: UnsafeMutableRawPointer, count: Int) {
         base = UnsafeRawPointer(pointer)
         self.count = count
         owner = .heap
     }
 
-    init(mapped pointer: UnsafeRawPointer, count: Int) {
+    init(mapped pointer: UnsafeRawPointer, count: Int, faultSlot: Int32) {
         base = pointer
         self.count = count
-        owner = .mapped(length: count)
+        owner = .mapped(length: count, faultSlot: faultSlot)
     }
 
-    /// Copies `bytes`.
+    /// Copies `bytes` (already in memory, so a copy's allocation failing means the process
+    /// is out of memory: reported as such, with temporaries removed).
     public convenience init(copying bytes: UnsafeRawBufferPointer) {
-        let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
-        if let src = bytes.baseAddress, bytes.count > 0 { p.copyMemory(from: src, byteCount: bytes.count) }
-        self.init(adopting: p, count: bytes.count)
+        self.init(adopting: NpyBuffer.copy(bytes), count: bytes.count)
     }
 
     public convenience init(copying bytes: [UInt8]) {
-        let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
-        bytes.withUnsafeBytes { src in
-            if let s = src.baseAddress, src.count > 0 { p.copyMemory(from: s, byteCount: src.count) }
+        self.init(adopting: bytes.withUnsafeBytes { NpyBuffer.copy($0) }, count: bytes.count)
+    }
+
+    private static func copy(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutableRawPointer {
+        guard let p = allocate(bytes.count) else {
+            cfault_fatal("out of memory: cannot allocate \(bytes.count) bytes to copy an array", 2)
         }
-        self.init(adopting: p, count: bytes.count)
+        if let src = bytes.baseAddress, bytes.count > 0 { p.copyMemory(from: src, byteCount: bytes.count) }
+        return p
     }
 
     deinit {
         switch owner {
-        case .heap: UnsafeMutableRawPointer(mutating: base)?.deallocate()
-        case .mapped(let length): if let base { munmap(UnsafeMutableRawPointer(mutating: base), length) }
+        case .heap: free(UnsafeMutableRawPointer(mutating: base))
+        case .mapped(let length, let slot):
+            cfault_unregister_mapping(slot)
+            if let base { munmap(UnsafeMutableRawPointer(mutating: base), length) }
         }
     }
 

@@ -5,6 +5,13 @@ public struct NpyError: Error, Equatable, CustomStringConvertible, Sendable {
         // Files and the operating system.
         case cannotOpen(reason: String)
         case ioFailed(operation: String, reason: String)
+        /// After following symbolic links, not a regular data file: "a named pipe (FIFO), ...".
+        case notRegularFile(kind: String)
+        /// An output's temporary file could not be made in the destination's folder.
+        case cannotCreate(reason: String)
+        case fileTooLarge(bytes: Int, limit: Int)
+        /// A size claimed by the file (or what reading it needs) is more than may be allocated.
+        case exceedsMemory(what: String, bytes: UInt64, budget: MemoryBudget)
         // The .npy format.
         case notNpy(foundPrefix: [UInt8])
         case unknownFormat(foundPrefix: [UInt8])
@@ -29,6 +36,8 @@ public struct NpyError: Error, Equatable, CustomStringConvertible, Sendable {
         case inflateFailed(message: String)
         case sizeMismatch(expected: Int, found: Int)
         case duplicateMember(name: String)
+        /// Two members' byte ranges overlap (a zip bomb's trick: many entries, one payload).
+        case overlappingMembers(first: String, second: String)
         case noSuchMember(name: String, available: [String])
         // Writing.
         case invalidArray(message: String)
@@ -72,6 +81,12 @@ public struct NpyError: Error, Equatable, CustomStringConvertible, Sendable {
         switch kind {
         case .cannotOpen(let reason): return "cannot open: \(reason)"
         case .ioFailed(let op, let reason): return "\(op) failed: \(reason)"
+        case .notRegularFile(let kind): return "is \(kind)"
+        case .cannotCreate(let reason): return "cannot create a file there: \(reason)"
+        case .fileTooLarge(let bytes, let limit):
+            return "is \(bytes) bytes, more than the \(limit >> 20) MiB such a file may have"
+        case .exceedsMemory(let what, let bytes, let budget):
+            return "\(what) needs \(MemoryBudget.text(bytes)), more than may be allocated (\(budget))"
         case .notNpy(let prefix):
             return "not a .npy file: expected the magic string \\x93NUMPY, found \(Self.show(prefix))"
         case .unknownFormat(let prefix):
@@ -103,6 +118,8 @@ public struct NpyError: Error, Equatable, CustomStringConvertible, Sendable {
         case .inflateFailed(let message): return "cannot decompress: \(message)"
         case .sizeMismatch(let expected, let found): return "size mismatch: expected \(expected) bytes, found \(found)"
         case .duplicateMember(let name): return "archive holds '\(name)' twice"
+        case .overlappingMembers(let a, let b):
+            return "members '\(a)' and '\(b)' overlap in the file (a well-formed archive stores each member once)"
         case .noSuchMember(let name, let available):
             return "no array '\(name)' in archive (has: \(available.isEmpty ? "nothing" : available.joined(separator: ", ")))"
         case .invalidArray(let message): return "invalid array: \(message)"

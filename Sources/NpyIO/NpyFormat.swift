@@ -44,8 +44,12 @@ public enum NpyFormat {
 public struct NpyReadOptions: Sendable {
     /// Longest header accepted, in bytes (NumPy's `max_header_size`).
     public var maxHeaderSize: Int
-    public init(maxHeaderSize: Int = NpyFormat.defaultMaxHeaderSize) {
+    /// What archives may inflate in all (the sum of their deflated members' sizes); nil: the
+    /// process's budget when the archive is opened (`MemoryBudget.current()`).
+    public var memoryBudget: MemoryBudget?
+    public init(maxHeaderSize: Int = NpyFormat.defaultMaxHeaderSize, memoryBudget: MemoryBudget? = nil) {
         self.maxHeaderSize = maxHeaderSize
+        self.memoryBudget = memoryBudget
     }
 }
 

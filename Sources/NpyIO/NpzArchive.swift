@@ -69,7 +69,43 @@ public struct NpzArchive: @unchecked Sendable {
         }
         self.index = index
         dataEnd = cdStart
+        try Self.checkLayout(entries, r, dataEnd: cdStart, budget: options.memoryBudget ?? MemoryBudget.current())
     }
+
+    /// Refuses, before any member is read, an archive whose members overlap (hundreds of
+    /// directory entries pointing at one payload, each passing the deflate-ratio check, would
+    /// inflate it hundreds of times) or whose deflated members claim more bytes in all than
+    /// may be allocated. Members whose local header is unreadable are left to `extract`,
+    /// which reports them by name when they are asked for.
+    private static func checkLayout(_ entries: [Entry], _ r: ByteReader, dataEnd: Int, budget: MemoryBudget) throws(NpyError) {
+        var ranges: [(start: Int, end: Int, index: Int)] = []
+        ranges.reserveCapacity(entries.count)
+        var inflated: UInt64 = 0
+        var deflated = 0
+        for (i, e) in entries.enumerated() {
+            if e.method == 8 {
+                inflated &+= UInt64(e.size)
+                deflated += 1
+            }
+            let lh = e.localHeaderOffset
+            guard lh <= dataEnd, dataEnd - lh >= 30, r.u32(lh) == localSignature else { continue }
+            let start = lh + 30 + Int(r.u16(lh + 26)) + Int(r.u16(lh + 28))
+            guard start <= dataEnd, dataEnd - start >= e.compressedSize else { continue }
+            ranges.append((lh, start + e.compressedSize, i))
+        }
+        ranges.sort { $0.start < $1.start }
+        for k in ranges.indices.dropFirst() where ranges[k].start < ranges[k - 1].end {
+            throw NpyError(.overlappingMembers(first: entries[ranges[k - 1].index].name, second: entries[ranges[k].index].name),
+                           offset: ranges[k].start)
+        }
+        if inflated > budget.available {
+            throw NpyError(.exceedsMemory(what: "inflating the \(deflated) compressed member\(deflated == 1 ? "" : "s") (the sizes they claim)",
+                                          bytes: inflated, budget: budget))
+        }
+    }
+
+    /// Whether the archive has an array under `key` (or under the full member name).
+    public func contains(_ key: String) -> Bool { index[key] != nil }
 
     /// The array stored under `key` (or under the full member name).
     public func array(named key: String) throws -> NpyArray {
@@ -230,10 +266,9 @@ public struct NpzArchive: @unchecked Sendable {
             guard overflow || entry.size <= bound + 64 else {
                 throw NpyError(.zipStructure(message: "member claims \(entry.size) bytes from \(entry.compressedSize) compressed, more than deflate can produce"), offset: start)
             }
-            let p = UnsafeMutableRawPointer.allocate(byteCount: max(entry.size, 1), alignment: 64)
-            let out = NpyBuffer(adopting: p, count: entry.size)
+            let out: NpyBuffer
             do {
-                try Zlib.inflate(compressed, into: UnsafeMutableRawBufferPointer(start: p, count: entry.size))
+                out = NpyBuffer(adopting: try Zlib.inflate(compressed, claimed: entry.size), count: entry.size)
             } catch {
                 var e = error
                 e.offset = start
@@ -258,14 +293,40 @@ public struct NpzArchive: @unchecked Sendable {
     }
 
     public static func write(_ arrays: [(String, NpyArray)], path: String, compressed: Bool, forceZip64: Bool = false) throws {
+        try writePending(arrays, path: path, compressed: compressed, forceZip64: forceZip64).commit()
+    }
+
+    /// The archive written completely under a temporary name next to `path`, not yet renamed
+    /// into place: `commit()` it (or `discard()` it; dropping it discards). Writing several
+    /// files all or nothing is writing each pending and then committing them all.
+    public static func writePending(_ arrays: [(String, NpyArray)], path: String, compressed: Bool,
+                                    forceZip64: Bool = false) throws -> PendingFile {
+        try checkKeys(arrays.map(\.0), path: path)
+        let w = try PendingFile(path: path)
+        do {
+            try writeContents(arrays, to: w, compressed: compressed, forceZip64: forceZip64)
+            try w.finish()
+        } catch {
+            w.discard()
+            throw error
+        }
+        return w
+    }
+
+    /// The member names `keys` give are unique and fit in a ZIP name field; `path` only names
+    /// the file in the error. Callers check their keys with it before any work.
+    public static func checkKeys(_ keys: [String], path: String?) throws(NpyError) {
         var seen = Set<String>()
-        for (key, _) in arrays {
+        for key in keys {
             guard seen.insert(key).inserted else { throw NpyError(.duplicateMember(name: key), file: path) }
             guard key.utf8.count + 4 <= 0xFFFF else {
-                throw NpyError(.invalidArray(message: "key of \(key.utf8.count) bytes is longer than a ZIP member name can be"), file: path)
+                throw NpyError(.invalidArray(message: "key of \(key.utf8.count) bytes is longer than a ZIP member name can be (65,531 bytes)"), file: path)
             }
         }
-        try AtomicFileWriter.write(to: path) { w in
+    }
+
+    private static func writeContents(_ arrays: [(String, NpyArray)], to w: PendingFile, compressed: Bool, forceZip64: Bool) throws {
+        do {
             var central = ByteWriter()
             for (key, array) in arrays {
                 let name = Array((key + ".npy").utf8)

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import CZlib
 
 /// The three zlib services an `.npz` needs: CRC-32, raw inflate, raw deflate
@@ -19,52 +24,73 @@ enum Zlib {
         return UInt32(truncatingIfNeeded: crc)
     }
 
-    /// Inflates the raw deflate stream `input` into exactly `output.count` bytes.
-    /// Fails when the stream is corrupt, ends early, or holds more than announced.
-    static func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(NpyError) {
+    /// Inflates the raw deflate stream `input`, which claims to hold exactly `claimed` bytes,
+    /// into a malloc'd buffer (the caller owns it; `free` it). The buffer grows (doubling,
+    /// realloc) only with bytes the stream really produces, so a false claim costs nothing:
+    /// a stream that ends early, is corrupt or holds more than claimed is an error, and
+    /// memory that cannot be had is `exceedsMemory`, never a trap.
+    static func inflate(_ input: UnsafeRawBufferPointer, claimed: Int) throws(NpyError) -> UnsafeMutableRawPointer {
+        var capacity = min(claimed, max(1 << 16, input.count &* 4))
+        guard var out = NpyBuffer.allocate(capacity) else {
+            throw NpyError(.exceedsMemory(what: "inflating the member", bytes: UInt64(capacity), budget: MemoryBudget.current()))
+        }
         var stream = z_stream()
         guard inflateInit2_(&stream, -MAX_WBITS, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            free(out)
             throw NpyError(.inflateFailed(message: "zlib could not start"))
         }
         defer { inflateEnd(&stream) }
         var inUsed = 0, outUsed = 0
         var status: Int32 = Z_OK
         let inBase = input.baseAddress.map { UnsafeMutablePointer(mutating: $0.assumingMemoryBound(to: Bytef.self)) }
-        let outBase = output.baseAddress?.assumingMemoryBound(to: Bytef.self)
         var scratch: UInt8 = 0
-        while status == Z_OK {
-            let inChunk = min(input.count - inUsed, slice)
-            let outChunk = min(output.count - outUsed, slice)
-            stream.next_in = inBase.map { $0 + inUsed }
-            stream.avail_in = uInt(inChunk)
-            if outChunk > 0, let outBase {
-                stream.next_out = outBase + outUsed
-                stream.avail_out = uInt(outChunk)
-            } else {
-                // Room for one more byte: if the stream produces it, it is longer than announced.
-                stream.next_out = withUnsafeMutablePointer(to: &scratch) { $0 }
-                stream.avail_out = 1
+        do throws(NpyError) {
+            while status == Z_OK {
+                if outUsed == capacity && capacity < claimed {
+                    let grown = capacity > claimed / 2 ? claimed : capacity * 2
+                    guard let p = realloc(out, grown) else {
+                        throw NpyError(.exceedsMemory(what: "inflating the member", bytes: UInt64(grown), budget: MemoryBudget.current()))
+                    }
+                    out = p
+                    capacity = grown
+                }
+                let inChunk = min(input.count - inUsed, slice)
+                let outChunk = min(capacity - outUsed, slice)
+                stream.next_in = inBase.map { $0 + inUsed }
+                stream.avail_in = uInt(inChunk)
+                if outChunk > 0 {
+                    stream.next_out = out.assumingMemoryBound(to: Bytef.self) + outUsed
+                    stream.avail_out = uInt(outChunk)
+                } else {
+                    // Room for one more byte: if the stream produces it, it is longer than claimed.
+                    stream.next_out = withUnsafeMutablePointer(to: &scratch) { $0 }
+                    stream.avail_out = 1
+                }
+                let outBefore = Int(stream.avail_out), inBefore = inChunk
+                status = CZlib.inflate(&stream, Z_NO_FLUSH)
+                let produced = outBefore - Int(stream.avail_out)
+                let consumed = inBefore - Int(stream.avail_in)
+                inUsed += consumed
+                if outChunk == 0 && produced > 0 {
+                    throw NpyError(.sizeMismatch(expected: claimed, found: claimed + produced))
+                }
+                outUsed += produced
+                if status == Z_BUF_ERROR || (status == Z_OK && produced == 0 && consumed == 0) {
+                    throw NpyError(.inflateFailed(message: "deflate stream ends early (\(outUsed) of \(claimed) bytes)"))
+                }
             }
-            let outBefore = Int(stream.avail_out), inBefore = inChunk
-            status = CZlib.inflate(&stream, Z_NO_FLUSH)
-            let produced = outBefore - Int(stream.avail_out)
-            let consumed = inBefore - Int(stream.avail_in)
-            inUsed += consumed
-            if outChunk == 0 && produced > 0 {
-                throw NpyError(.sizeMismatch(expected: output.count, found: output.count + produced))
+            guard status == Z_STREAM_END else {
+                let message = stream.msg.map { String(cString: $0) } ?? "zlib error \(status)"
+                throw NpyError(.inflateFailed(message: message))
             }
-            outUsed += produced
-            if status == Z_BUF_ERROR || (status == Z_OK && produced == 0 && consumed == 0) {
-                throw NpyError(.inflateFailed(message: "deflate stream ends early (\(outUsed) of \(output.count) bytes)"))
+            guard outUsed == claimed else {
+                throw NpyError(.sizeMismatch(expected: claimed, found: outUsed))
             }
+        } catch {
+            free(out)
+            throw error
         }
-        guard status == Z_STREAM_END else {
-            let message = stream.msg.map { String(cString: $0) } ?? "zlib error \(status)"
-            throw NpyError(.inflateFailed(message: message))
-        }
-        guard outUsed == output.count else {
-            throw NpyError(.sizeMismatch(expected: output.count, found: outUsed))
-        }
+        return out
     }
 
     /// Raw-deflates the concatenation of `parts` at zlib's default level (what Python's

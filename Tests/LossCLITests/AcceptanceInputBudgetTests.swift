@@ -16,15 +16,15 @@ final class AcceptanceInputBudgetTests: XCTestCase {
     func testInputsMustFitWithTheirGradients() throws {
         let pred = try loaded("pred=p.npy", count: 1000), target = try loaded("target=t.npy", count: 1000)
         // 1000 float32 elements and a gradient: 8000 bytes; float64: 16000.
-        XCTAssertNoThrow(try InputBudget.check([pred], dtype: .float32, physicalMemory: 8000))
-        XCTAssertThrowsError(try InputBudget.check([pred], dtype: .float32, physicalMemory: 7999)) { error in
+        XCTAssertNoThrow(try InputBudget.check([pred], dtype: .float32, budget: MemoryBudget(physical: 8000)))
+        XCTAssertThrowsError(try InputBudget.check([pred], dtype: .float32, budget: MemoryBudget(physical: 7999))) { error in
             let text = "\(error)"
             XCTAssertTrue(text.hasPrefix("input \"pred\" (p.npy): 1000 elements need"), text)
             XCTAssertTrue(text.contains("float32"), text)
         }
-        XCTAssertThrowsError(try InputBudget.check([pred], dtype: .float64, physicalMemory: 15999))
-        XCTAssertNoThrow(try InputBudget.check([pred, target], dtype: .float32, physicalMemory: 16000))
-        XCTAssertThrowsError(try InputBudget.check([pred, target], dtype: .float32, physicalMemory: 15999)) { error in
+        XCTAssertThrowsError(try InputBudget.check([pred], dtype: .float64, budget: MemoryBudget(physical: 15999)))
+        XCTAssertNoThrow(try InputBudget.check([pred, target], dtype: .float32, budget: MemoryBudget(physical: 16000)))
+        XCTAssertThrowsError(try InputBudget.check([pred, target], dtype: .float32, budget: MemoryBudget(physical: 15999))) { error in
             XCTAssertTrue("\(error)".hasPrefix("inputs: pred, target together need"), "\(error)")
         }
     }

@@ -219,6 +219,6 @@ final class MalformedNpyTests: XCTestCase {
         let missing = expectNpyError("missing") { _ = try Npy.read(path: dir.appendingPathComponent("nope.npy").path) }
         XCTAssertEqual(missing?.kind, .cannotOpen(reason: "No such file or directory"))
         let directory = expectNpyError("directory") { _ = try Npy.read(path: dir.path) }
-        XCTAssertEqual(directory?.kind, .cannotOpen(reason: "is a directory"))
+        XCTAssertEqual(directory?.kind, .notRegularFile(kind: "a directory, expected a file"))
     }
 }

@@ -198,7 +198,8 @@ final class NpzTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let a = NpyArray(float32: [1, 2], shape: [2])
         let noDir = expectNpyError("no directory") { try Npy.write(a, path: dir.appendingPathComponent("missing/x.npy").path) }
-        guard case .cannotOpen? = noDir?.kind else { return XCTFail("\(String(describing: noDir))") }
+        guard case .cannotCreate(let reason)? = noDir?.kind else { return XCTFail("\(String(describing: noDir))") }
+        XCTAssertEqual(reason, "the folder \(dir.appendingPathComponent("missing").path) does not exist")
         // The target is a directory: rename fails after the data was written.
         let target = dir.appendingPathComponent("target.npz")
         try FileManager.default.createDirectory(at: target.appendingPathComponent("inner"), withIntermediateDirectories: true)

@@ -1,4 +1,5 @@
 import Foundation
+import CFault
 
 /// A 64-byte aligned block of memory owned by one or more tensors (reshape and detach share it).
 @usableFromInline
@@ -11,6 +12,15 @@ final class TensorStorage {
     init(byteCount: Int) {
         self.byteCount = byteCount
         raw = StoragePool.take(byteCount)
+        owner = nil
+    }
+
+    /// nil when the memory cannot be had (for buffers sized by user data, which must fail
+    /// with an error rather than end the process).
+    init?(tryByteCount byteCount: Int) {
+        guard let p = StoragePool.tryTake(byteCount) else { return nil }
+        self.byteCount = byteCount
+        raw = p
         owner = nil
     }
 
@@ -39,7 +49,15 @@ enum StoragePool {
     nonisolated(unsafe) private static var cachedBytes = 0
     private static let lock = NSLock()
 
+    /// A buffer for a tensor inside an op. The CLI checks an evaluation's estimated memory
+    /// before computing; should an allocation still fail, the process ends with one error
+    /// line and exit status 2 (temporary outputs removed) instead of trapping.
     static func take(_ byteCount: Int) -> UnsafeMutableRawPointer {
+        if let p = tryTake(byteCount) { return p }
+        cfault_fatal("out of memory: cannot allocate \(byteCount) bytes for a tensor", 2)
+    }
+
+    static func tryTake(_ byteCount: Int) -> UnsafeMutableRawPointer? {
         if byteCount >= minimumPooledBytes {
             lock.lock()
             let p = buffers[byteCount]?.popLast()
@@ -47,7 +65,16 @@ enum StoragePool {
             lock.unlock()
             if let p { return p }
         }
-        return .allocate(byteCount: max(byteCount, 64), alignment: 64)
+        var p: UnsafeMutableRawPointer?
+        guard byteCount >= 0, posix_memalign(&p, 64, max(byteCount, 64)) == 0, let p else {
+            // Idle pooled buffers may be what is missing: free them and try once more.
+            guard cachedBytes > 0 else { return nil }
+            drain()
+            var q: UnsafeMutableRawPointer?
+            guard posix_memalign(&q, 64, max(byteCount, 64)) == 0 else { return nil }
+            return q
+        }
+        return p
     }
 
     static func give(_ p: UnsafeMutableRawPointer, _ byteCount: Int) {
@@ -58,7 +85,7 @@ enum StoragePool {
             lock.unlock()
             if keep { return }
         }
-        p.deallocate()
+        free(p)
     }
 
     /// Frees every idle buffer.
@@ -67,7 +94,7 @@ enum StoragePool {
         let all = buffers.values.flatMap { $0 }
         buffers = [:]; cachedBytes = 0
         lock.unlock()
-        for p in all { p.deallocate() }
+        for p in all { free(p) }
     }
 }
 
@@ -156,6 +183,20 @@ public final class Tensor {
         }
         self.init(shape: shape, dtype: dtype,
                   storage: TensorStorage(borrowing: UnsafeMutableRawPointer(mutating: base), byteCount: bytes.count, owner: owner))
+    }
+
+    /// A tensor whose `count * byteSize` bytes `fill` initialises (a reader converting file
+    /// data straight into the tensor). Throws `TensorError.outOfMemory` when the memory cannot
+    /// be had: the size comes from a user's file, so failing must not trap.
+    public convenience init(shape: [Int], dtype: DType, filling fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
+        let n = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
+        try Tensor.validate(shape: shape, count: n, op: "Tensor(shape:dtype:filling:)")
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: dtype.byteSize)
+        guard !overflow, let storage = TensorStorage(tryByteCount: bytes) else {
+            throw TensorError.outOfMemory(bytes: overflow ? Int.max : bytes)
+        }
+        try fill(UnsafeMutableRawBufferPointer(start: storage.raw, count: bytes))
+        self.init(shape: shape, dtype: dtype, storage: storage)
     }
 
     /// A tensor of `dtype` holding `values` (converted from Double).

@@ -5,6 +5,8 @@ public enum TensorError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(op: String, shapes: [[Int]])
     /// Any other bad argument (dimension out of range, negative size, dtype mismatch...).
     case invalidArgument(op: String, message: String)
+    /// A buffer sized by user data could not be allocated.
+    case outOfMemory(bytes: Int)
 
     public var description: String {
         switch self {
@@ -12,6 +14,8 @@ public enum TensorError: Error, CustomStringConvertible, Equatable {
             return "\(op): incompatible shapes " + shapes.map(formatShape).joined(separator: " and ")
         case let .invalidArgument(op, message):
             return "\(op): \(message)"
+        case let .outOfMemory(bytes):
+            return "out of memory: cannot allocate \(bytes) bytes"
         }
     }
 }

@@ -284,38 +284,81 @@ public struct LossProgram {
         return out.filter { !requiredInputs.contains($0) }
     }
 
-    /// The term's tensor arguments from `leaves`, and the input names it reads.
-    func bind(_ term: LossTerm, _ leaves: [String: Tensor]) throws -> (LossInputs, [String]) {
-        var bound = LossInputs(args: term.args)
+    /// Which input each of the term's tensor arguments reads, given which inputs exist: the
+    /// tensor arguments present, the list arguments' names, and every input read, in argument
+    /// order. A required input that does not exist is `missingInput`.
+    func resolve(_ term: LossTerm, has: (String) -> Bool) throws
+        -> (tensors: [(argument: String, input: String)], lists: [(argument: String, inputs: [String])], read: [String]) {
+        var tensors: [(argument: String, input: String)] = []
+        var lists: [(argument: String, inputs: [String])] = []
         var read: [String] = []
         for (arg, inputName) in term.tensorBindings {
-            if let t = leaves[inputName] {
-                bound.tensors[arg] = t
+            if has(inputName) {
+                tensors.append((arg, inputName))
                 read.append(inputName)
             } else if term.declaration.input(arg)?.optional != true {
                 throw LossError.missingInput(input: inputName, term: term.name, type: term.declaration.name, argument: arg)
             }
         }
         for (arg, names) in term.listBindings {
-            var list: [Tensor] = []
+            var list: [String] = []
             if let names = names {
                 for n in names {
-                    guard let t = leaves[n] else {
+                    guard has(n) else {
                         throw LossError.missingInput(input: n, term: term.name, type: term.declaration.name, argument: arg)
                     }
-                    list.append(t)
-                    read.append(n)
+                    list.append(n)
                 }
             } else {
                 var i = 0
-                while let t = leaves["\(arg).\(i)"] { list.append(t); read.append("\(arg).\(i)"); i += 1 }
+                while has("\(arg).\(i)") { list.append("\(arg).\(i)"); i += 1 }
                 if list.isEmpty {
                     throw LossError.missingInput(input: "\(arg).0", term: term.name, type: term.declaration.name, argument: arg)
                 }
             }
-            bound.tensorLists[arg] = list
+            read += list
+            lists.append((arg, list))
         }
-        return (bound, read)
+        return (tensors, lists, read)
+    }
+
+    /// The term's tensor arguments from `leaves`, and the input names it reads.
+    func bind(_ term: LossTerm, _ leaves: [String: Tensor]) throws -> (LossInputs, [String]) {
+        let r = try resolve(term) { leaves[$0] != nil }
+        var bound = LossInputs(args: term.args)
+        for (arg, input) in r.tensors { bound.tensors[arg] = leaves[input] }
+        for (arg, inputs) in r.lists { bound.tensorLists[arg] = inputs.compactMap { leaves[$0] } }
+        return (bound, r.read)
+    }
+
+    /// What `evaluate` will report, known before anything is computed (so that output files
+    /// can be checked first): the reported term names after same-name summing, and the
+    /// gradient entries (`"total"` first, then each term, unless `termGradients` is off) with
+    /// the inputs each is taken with respect to, in `Evaluation.gradientOrder`'s order. Terms
+    /// whose type returns named parts are listed under their own name (their parts are known
+    /// only from the forward pass).
+    public func plannedOutputs(available: Set<String>, options: EvaluationOptions) throws
+        -> (terms: [(name: String, inputs: [String])], gradients: [(key: String, inputs: [String])]) {
+        var names: [String] = []
+        var reads: [String: [String]] = [:]
+        for term in terms {
+            let read = try resolve(term) { available.contains($0) }.read
+            if reads[term.name] == nil { names.append(term.name) }
+            for r in read where !(reads[term.name] ?? []).contains(r) { reads[term.name, default: []].append(r) }
+            if reads[term.name] == nil { reads[term.name] = [] }
+        }
+        let termReads = names.map { (name: $0, inputs: reads[$0] ?? []) }
+        guard options.gradients else { return (termReads, []) }
+        func targets(_ read: [String]) -> [String] {
+            options.wrt ?? read.filter { !options.nonFloatInputs.contains($0) }
+        }
+        var totalRead: [String] = []
+        for n in names where n.contains("loss") { for r in reads[n] ?? [] where !totalRead.contains(r) { totalRead.append(r) } }
+        var gradients: [(key: String, inputs: [String])] = [("total", targets(totalRead))]
+        if options.termGradients {
+            for n in names { gradients.append((n, targets(reads[n] ?? []))) }
+        }
+        return (termReads, gradients)
     }
 
     /// Evaluates every term on `inputs`, sums same-named terms, forms the total and, unless
