@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RELEASE_BIN := .build/release/losscli
 
-.PHONY: all deps build release test demo bench fuzz fixtures clean
+.PHONY: all deps build release test demo bench fuzz fuzz-npy fuzz-input fuzz-config fixtures clean
 
 all: build
 
@@ -34,17 +34,43 @@ demo: release
 bench: release
 	python3 bench/run.py
 
-# libFuzzer over the .npy/.npz readers: builds NpyIO's sources with fuzz/NpyFuzz.swift,
-# seeds the corpus with the fixtures, runs for FUZZ_SECONDS (default 300).
+# libFuzzer + ASan, three targets, each run for FUZZ_SECONDS (default 300):
+#   fuzz-npy     the .npy/.npz readers on bytes in memory (fuzz/NpyFuzz.swift), seeded with fixtures/npy;
+#   fuzz-input   the command line's input path (fuzz/InputFuzz.swift): each input a file on disk, memory-mapped,
+#                regular-file check, every archive member, in-place or converted as eval reads it;
+#   fuzz-config  the config parser and program builder (fuzz/ConfigFuzz.swift), evaluating what builds on small
+#                tensors, seeded with the repository's configs, tokens from fuzz/config.dict.
+# NpyIO and LossKit sources are compiled with the harness into one module (swiftc), CFault with clang.
 FUZZ_DIR := .build/fuzz
 FUZZ_SECONDS ?= 300
-fuzz: deps
+FUZZ_FLAGS = -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1
+FUZZ_SWIFT = swiftc -sanitize=fuzzer,address -parse-as-library -O -I Sources/CFault/include -I Sources/CZlib
+FUZZ_C = $(FUZZ_DIR)/cfault.o
+
+fuzz: fuzz-npy fuzz-input fuzz-config
+
+$(FUZZ_C): Sources/CFault/fault.c Sources/CFault/include/cfault.h
+	mkdir -p $(FUZZ_DIR)
+	clang -c -O1 -fsanitize=fuzzer-no-link,address -I Sources/CFault/include Sources/CFault/fault.c -o $@
+
+fuzz-npy: deps $(FUZZ_C)
 	mkdir -p $(FUZZ_DIR)/corpus
-	swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name NpyFuzz \
-	  -I Sources/CZlib Sources/NpyIO/*.swift fuzz/NpyFuzz.swift -lz -o $(FUZZ_DIR)/npy-fuzz
+	$(FUZZ_SWIFT) -module-name NpyFuzz Sources/NpyIO/*.swift fuzz/NpyFuzz.swift $(FUZZ_C) -lz -o $(FUZZ_DIR)/npy-fuzz
 	cp fixtures/npy/*.npy fixtures/npy/*.npz $(FUZZ_DIR)/corpus/
-	$(FUZZ_DIR)/npy-fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 \
-	  -print_final_stats=1 $(FUZZ_DIR)/corpus
+	$(FUZZ_DIR)/npy-fuzz $(FUZZ_FLAGS) -max_len=65536 $(FUZZ_DIR)/corpus
+
+fuzz-input: deps $(FUZZ_C)
+	mkdir -p $(FUZZ_DIR)/input-corpus
+	$(FUZZ_SWIFT) -module-name InputFuzz Sources/NpyIO/*.swift fuzz/InputFuzz.swift $(FUZZ_C) -lz -o $(FUZZ_DIR)/input-fuzz
+	cp fixtures/npy/*.npy fixtures/npy/*.npz fixtures/cli/*.npz $(FUZZ_DIR)/input-corpus/
+	$(FUZZ_DIR)/input-fuzz $(FUZZ_FLAGS) -max_len=65536 $(FUZZ_DIR)/input-corpus
+
+fuzz-config: $(FUZZ_C)
+	mkdir -p $(FUZZ_DIR)/config-corpus
+	$(FUZZ_SWIFT) -module-name ConfigFuzz $$(find Sources/LossKit -name '*.swift') fuzz/ConfigFuzz.swift $(FUZZ_C) -o $(FUZZ_DIR)/config-fuzz
+	cp fixtures/cli/*.json fixtures/demo/loss.json fixtures/accept/pixel.json fixtures/accept/gan.json fixtures/accept/composition.json \
+	  fixtures/accept/transferal.json fixtures/accept/disc_shift.json $(FUZZ_DIR)/config-corpus/
+	$(FUZZ_DIR)/config-fuzz $(FUZZ_FLAGS) -max_len=8192 -dict=fuzz/config.dict $(FUZZ_DIR)/config-corpus
 
 # Regenerates fixtures/npy from NumPy (needs python3 with numpy; the files are committed).
 fixtures:

@@ -173,7 +173,7 @@ struct EvalRun {
             throw Self.cliError(error)
         }
         try outputs.checkKeys(gradients: planned.gradients, terms: planned.terms.map(\.name))
-        let borrowed = Set(arrays.filter { Self.readsInPlace($0.array, dtype) }.map(\.binding.name))
+        let borrowed = Set(arrays.filter { $0.array.isReadableInPlace(asFloatOf: dtype.byteSize) }.map(\.binding.name))
         try InputBudget.check(arrays, dtype: dtype, budget: MemoryBudget.current(), borrowed: borrowed,
                               terms: planned.terms, gradients: planned.gradients)
         TestBarrier.reach("inputs-loaded")
@@ -248,13 +248,6 @@ struct EvalRun {
             return CLIError("\(error.description): give it with --input \(input)=FILE.npy\(shorthand), from an --inputs archive, or in the config's \"inputs\"")
         }
         return CLIError(error.description)
-    }
-
-    /// Whether the array is already in the computation's layout (float of that size, native
-    /// byte order, C order or one non-trivial axis), so the tensor reads its bytes in place.
-    static func readsInPlace(_ a: NpyArray, _ dtype: DType) -> Bool {
-        a.dtype.kind == .float && a.dtype.itemSize == (dtype == .float64 ? 8 : 4)
-            && a.dtype.isNativeOrder && (!a.fortranOrder || a.shape.filter({ $0 > 1 }).count <= 1)
     }
 
     /// float64 when asked, or (without `--precision`) when there is at least one floating-point

@@ -68,10 +68,10 @@ enum FileIO {
     /// files are read (`openRegular`). A mapping is registered with the fault handler, so a
     /// file truncated while it is mapped is reported by name (exit 2) instead of killing the
     /// process with SIGBUS; when the handler's table is full the file is read instead.
-    static func readWholeFile(_ path: String) throws(NpyError) -> NpyBuffer {
+    static func readWholeFile(_ path: String, mapThreshold: Int = FileIO.mapThreshold) throws(NpyError) -> NpyBuffer {
         let (fd, size) = try openRegular(path)
         defer { close(fd) }
-        if size >= mapThreshold {
+        if size >= mapThreshold && size > 0 {
             #if os(Linux)
             // Fault the pages in now, in one go (measured faster than lazy faults for the
             // 384 MiB inspect benchmark) — but not for a file as big as a quarter of memory:

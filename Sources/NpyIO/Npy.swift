@@ -9,7 +9,7 @@ public enum Npy {
 
     /// Reads a `.npy` file by path.
     public static func read(path: String, options: NpyReadOptions = .init()) throws -> NpyArray {
-        let buffer = try FileIO.readWholeFile(path)
+        let buffer = try FileIO.readWholeFile(path, mapThreshold: options.mapThreshold)
         do {
             return try array(in: buffer, at: 0, count: buffer.count, options: options)
         } catch {
@@ -32,7 +32,7 @@ public enum Npy {
     /// Reads a file the way `np.load` does: a `.npy` gives one array, a ZIP file an
     /// archive, told apart by their first bytes (not by the file name).
     public static func load(path: String, options: NpyReadOptions = .init()) throws -> NpyContents {
-        let buffer = try FileIO.readWholeFile(path)
+        let buffer = try FileIO.readWholeFile(path, mapThreshold: options.mapThreshold)
         let b = buffer.bytes
         do {
             if b.count >= 4, b[0] == 0x50, b[1] == 0x4B, (b[2] == 3 && b[3] == 4) || (b[2] == 5 && b[3] == 6) {

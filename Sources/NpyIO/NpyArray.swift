@@ -113,6 +113,14 @@ public struct NpyArray: @unchecked Sendable {
         }
     }
 
+    /// Whether the data already are floats of `itemSize` bytes in native byte order and C
+    /// order (or Fortran order with at most one axis longer than 1, the same bytes): a
+    /// consumer computing in that type can read them in place instead of converting.
+    public func isReadableInPlace(asFloatOf itemSize: Int) -> Bool {
+        dtype.kind == .float && dtype.itemSize == itemSize && dtype.isNativeOrder
+            && (!fortranOrder || shape.filter { $0 > 1 }.count <= 1)
+    }
+
     /// Writes the values as float32 into `destination` (at least `count` elements), in C
     /// order: a reader's conversion straight into memory the caller owns (a tensor's).
     /// A Fortran-order array needs scratch memory of its size; when that cannot be had the

@@ -47,6 +47,9 @@ public struct NpyReadOptions: Sendable {
     /// What archives may inflate in all (the sum of their deflated members' sizes); nil: the
     /// process's budget when the archive is opened (`MemoryBudget.current()`).
     public var memoryBudget: MemoryBudget?
+    /// Files at least this large are mapped rather than read (the fuzzer maps every file, to
+    /// run the mapped path on small inputs).
+    var mapThreshold = FileIO.mapThreshold
     public init(maxHeaderSize: Int = NpyFormat.defaultMaxHeaderSize, memoryBudget: MemoryBudget? = nil) {
         self.maxHeaderSize = maxHeaderSize
         self.memoryBudget = memoryBudget

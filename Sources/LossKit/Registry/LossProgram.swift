@@ -334,18 +334,21 @@ public struct LossProgram {
     /// What `evaluate` will report, known before anything is computed (so that output files
     /// can be checked first): the reported term names after same-name summing, and the
     /// gradient entries (`"total"` first, then each term, unless `termGradients` is off) with
-    /// the inputs each is taken with respect to, in `Evaluation.gradientOrder`'s order. Terms
-    /// whose type returns named parts are listed under their own name (their parts are known
-    /// only from the forward pass).
+    /// the inputs each is taken with respect to, in `Evaluation.gradientOrder`'s order. A type
+    /// with parts gives `NAME.PART` for each part it declares; a part switched off (weight 0)
+    /// is planned but then absent, so the plan is what the evaluation reports or a superset.
     public func plannedOutputs(available: Set<String>, options: EvaluationOptions) throws
         -> (terms: [(name: String, inputs: [String])], gradients: [(key: String, inputs: [String])]) {
         var names: [String] = []
         var reads: [String: [String]] = [:]
         for term in terms {
             let read = try resolve(term) { available.contains($0) }.read
-            if reads[term.name] == nil { names.append(term.name) }
-            for r in read where !(reads[term.name] ?? []).contains(r) { reads[term.name, default: []].append(r) }
-            if reads[term.name] == nil { reads[term.name] = [] }
+            let parts = term.declaration.partNames
+            for name in parts.isEmpty ? [term.name] : parts.map({ "\(term.name).\($0)" }) {
+                if reads[name] == nil { names.append(name) }
+                for r in read where !(reads[name] ?? []).contains(r) { reads[name, default: []].append(r) }
+                if reads[name] == nil { reads[name] = [] }
+            }
         }
         let termReads = names.map { (name: $0, inputs: reads[$0] ?? []) }
         guard options.gradients else { return (termReads, []) }
