@@ -175,7 +175,7 @@ struct EvalRun {
         try outputs.checkKeys(gradients: planned.gradients, terms: planned.terms.map(\.name))
         let borrowed = Set(arrays.filter { $0.array.isReadableInPlace(asFloatOf: dtype.byteSize) }.map(\.binding.name))
         try InputBudget.check(arrays, dtype: dtype, budget: MemoryBudget.current(), borrowed: borrowed,
-                              terms: planned.terms, gradients: planned.gradients)
+                              terms: planned.terms, gradients: planned.gradients, writesGradients: outputs.gradOut != nil)
         TestBarrier.reach("inputs-loaded")
 
         var tensors: [String: Tensor] = [:]

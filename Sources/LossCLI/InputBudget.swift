@@ -14,13 +14,14 @@ import NpyIO
 /// 3. the evaluation's estimate must fit: inputs converted to the computation dtype (not
 ///    those read in place from their file), every gradient array it will return (the total's
 ///    and each term's, for the inputs each reads), and the terms' intermediates, counted
-///    roughly as two arrays the size of each term's largest input.
+///    roughly as two arrays the size of each term's largest input (and, with `--grad-out`,
+///    the copy of every gradient that is written).
 /// It is an estimate, not a promise; should an allocation still fail, the engine ends the
 /// process with one error line and exit 2 rather than trapping.
 enum InputBudget {
     static func check(_ arrays: [LoadedArray], dtype: DType, budget: MemoryBudget,
                       borrowed: Set<String> = [], terms: [(name: String, inputs: [String])] = [],
-                      gradients: [(key: String, inputs: [String])] = []) throws {
+                      gradients: [(key: String, inputs: [String])] = [], writesGradients: Bool = false) throws {
         let available = budget.available
         let itemSize: UInt64 = dtype == .float64 ? 8 : 4
         var bytesOf: [String: UInt64] = [:]
@@ -45,10 +46,13 @@ enum InputBudget {
         for entry in gradients { for input in entry.inputs { gradientBytes &+= bytesOf[input] ?? 0 } }
         var intermediates: UInt64 = 0
         for term in terms { intermediates &+= 2 * (term.inputs.compactMap { bytesOf[$0] }.max() ?? 0) }
-        let need = converted &+ gradientBytes &+ intermediates
+        // `--grad-out` copies each gradient into the array it writes.
+        let outputs = writesGradients ? gradientBytes : 0
+        let need = converted &+ gradientBytes &+ intermediates &+ outputs
         if need > available {
             throw CLIError("evaluating needs an estimated \(MemoryBudget.text(need)) (inputs as \(dtype) \(MemoryBudget.text(converted)), "
-                + "gradients \(MemoryBudget.text(gradientBytes)), intermediates \(MemoryBudget.text(intermediates))); "
+                + "gradients \(MemoryBudget.text(gradientBytes)), intermediates \(MemoryBudget.text(intermediates))"
+                + (writesGradients ? ", --grad-out copies \(MemoryBudget.text(outputs))" : "") + "); "
                 + "more than may be allocated (\(budget))")
         }
     }
