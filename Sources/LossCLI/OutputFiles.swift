@@ -133,7 +133,7 @@ enum TestBarrier {
     static func reach(_ point: String) {
         guard let folder = ProcessInfo.processInfo.environment["LOSSCLI_TEST_BARRIER"], !folder.isEmpty,
               access("\(folder)/\(point).armed", F_OK) == 0 else { return }
-        FileManager.default.createFile(atPath: "\(folder)/\(point).ready", contents: nil)
+        _ = FileManager.default.createFile(atPath: "\(folder)/\(point).ready", contents: nil)
         let go = "\(folder)/\(point).go"
         for _ in 0..<60_000 where access(go, F_OK) != 0 { usleep(1000) }
     }

@@ -98,11 +98,11 @@ final class CoreBatchedBackwardTests: XCTestCase {
     /// A row is never given to two values that are live at the same time (a value lives from
     /// its instruction to its last use; outputs, constants and one-element inputs to the end),
     /// and reuse keeps the rows well below one per instruction.
-    func testRowPlanNeverSharesARowBetweenLiveValues() {
-        let programs: [FusedProgram] = [
+    func testRowPlanNeverSharesARowBetweenLiveValues() throws {
+        let programs: [FusedProgram] = try [
             FusedProgram.build(inputCount: 4) { x in [((x[0] - x[1]).square() + 1e-6).sqrt() * x[2] / x[3]] },
             FusedProgram.build(inputCount: 3) { x in [(x[0] * x[1] + x[2]) / (x[1].square() + 1) - 0.5 * x[0], x[2].exp()] },
-        ].flatMap { [$0.pruned(), $0.gradient(wrt: [0, 1, 2]).pruned()] }
+        ].flatMap { [$0.pruned(), try $0.gradient(wrt: [0, 1, 2]).pruned()] }
         for program in programs {
             for layouts in [program.inputCountLayouts(.contiguous), program.inputCountLayouts(.scalar)] {
                 let plan = FusedRowPlan(program, layouts)
@@ -143,17 +143,6 @@ extension FusedProgram {
     func inputCountLayouts(_ l: FusedInputLayout) -> [FusedInputLayout] { Array(repeating: l, count: inputCount) }
 }
 
-extension FusedInstruction {
-    /// Instruction indices this one reads (test helper).
-    var operands: [Int] {
-        switch self {
-        case .input, .constant: return []
-        case let .unary(_, x), let .powScalar(x, _), let .leakyRelu(x, _), let .clamp(x, _, _): return [x]
-        case let .binary(_, p, q), let .compare(_, p, q): return [p, q]
-        case let .select(c, p, q): return [c, p, q]
-        }
-    }
-}
 
 /// `LossProgram.evaluate` computing the fused sums of its pixel-loss terms in one planned pass
 /// (FusedSumPlan), against evaluating each term's sums on its own.

@@ -112,10 +112,11 @@ final class LossResampleTests: XCTestCase {
 
     /// Bilinear align_corners=True keeps the corners and reproduces linear ramps exactly.
     func testBilinearAlignCornersOnARamp() throws {
-        let ramp = try Tensor(shape: [1, 1, 3, 3], float64: (0..<9).map { Double($0 / 3) * 10 + Double($0 % 3) })
+        let ramp = try Tensor(shape: [1, 1, 3, 3], float64: (0..<9).map { (k: Int) -> Double in Double(k / 3) * 10 + Double(k % 3) })
         let out = try interpolate(ramp, size: (5, 4), mode: .bilinear, alignCorners: true).toFloat64()
         for i in 0..<5 { for j in 0..<4 {
-            XCTAssertEqual(out[i * 4 + j], Double(i) / 4 * 2 * 10 + Double(j) / 3 * 2, accuracy: 1e-14)
+            let row: Double = Double(i) / 4 * 2 * 10, column: Double = Double(j) / 3 * 2
+            XCTAssertEqual(out[i * 4 + j], row + column, accuracy: 1e-14)
         } }
     }
 

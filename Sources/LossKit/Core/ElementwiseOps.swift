@@ -3,11 +3,11 @@
 
 // MARK: Forward helpers (no graph)
 
-func unaryForward<F: UnaryFunctor>(_ x: Tensor, _ f: F) -> Tensor {
+func unaryForward(_ x: Tensor, _ op: PointwiseUnary) -> Tensor {
     let y = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
     switch x.dtype {
-    case .float32: unaryKernel(x.pointer(Float.self), y.mutablePointer(Float.self), x.count, f)
-    case .float64: unaryKernel(x.pointer(Double.self), y.mutablePointer(Double.self), x.count, f)
+    case .float32: op.withFunctor(UnaryKernelRun(x: x.pointer(Float.self), y: y.mutablePointer(Float.self), n: x.count))
+    case .float64: op.withFunctor(UnaryKernelRun(x: x.pointer(Double.self), y: y.mutablePointer(Double.self), n: x.count))
     }
     return y
 }
@@ -22,6 +22,18 @@ func binaryForward<F: BinaryFunctor>(_ a: Tensor, _ b: Tensor, _ shape: [Int], _
     case .float64: binaryKernel(a.pointer(Double.self), b.pointer(Double.self), y.mutablePointer(Double.self), plan, f)
     }
     return y
+}
+
+/// The parallel unary kernel with the functor an op picks.
+struct UnaryKernelRun<T: TensorScalar>: UnaryFunctorUser {
+    let x: UnsafePointer<T>, y: UnsafeMutablePointer<T>, n: Int
+    @inline(__always) func use<F: UnaryFunctor>(_ f: F) { unaryKernel(x, y, n, f) }
+}
+
+/// The broadcasting binary forward with the functor an op picks.
+struct BinaryForwardRun: BinaryFunctorUser {
+    let a: Tensor, b: Tensor, shape: [Int]
+    @inline(__always) func use<F: BinaryFunctor>(_ f: F) -> Tensor { binaryForward(a, b, shape, f) }
 }
 
 /// PyTorch type promotion between our two dtypes: float32 op float64 → float64.
@@ -52,29 +64,18 @@ extension Tensor {
         return try sum(dims: dims, keepdim: true).reshape(target)
     }
 
-    /// a + b. ∂/∂a = g, ∂/∂b = g (each summed back over broadcast dims).
-    static func addPrimitive(_ a: Tensor, _ b: Tensor, _ shape: [Int]) -> Tensor {
+    /// `op(a, b)` as a differentiable primitive; its rule is the op's (Pointwise.swift), each
+    /// side's gradient summed back over the axes it was broadcast along.
+    static func binaryPrimitive(_ op: PointwiseBinary, _ a: Tensor, _ b: Tensor, _ shape: [Int]) -> Tensor {
         let sa = a.shape, sb = b.shape
-        return record("add", [a, b], binaryForward(a, b, shape, AddF())) { c in
-            [c.needs[0] ? try c.grad.sumTo(sa) : nil, c.needs[1] ? try c.grad.sumTo(sb) : nil]
+        return record(op.rawValue, [a, b], op.withFunctor(BinaryForwardRun(a: a, b: b, shape: shape))) { c in
+            let (ga, gb) = try op.vjp(a, b, c.output, c.grad, needs: (c.needs[0], c.needs[1]))
+            return [try ga?.sumTo(sa), try gb?.sumTo(sb)]
         }
     }
-
-    /// a · b. ∂/∂a = g·b, ∂/∂b = g·a.
-    static func mulPrimitive(_ a: Tensor, _ b: Tensor, _ shape: [Int]) -> Tensor {
-        record("mul", [a, b], binaryForward(a, b, shape, MulF())) { c in
-            [c.needs[0] ? try (c.grad * b).sumTo(a.shape) : nil,
-             c.needs[1] ? try (c.grad * a).sumTo(b.shape) : nil]
-        }
-    }
-
-    /// a / b. ∂/∂a = g/b, ∂/∂b = −g·(a/b)/b (PyTorch's form).
-    static func divPrimitive(_ a: Tensor, _ b: Tensor, _ shape: [Int]) -> Tensor {
-        record("div", [a, b], binaryForward(a, b, shape, DivF())) { c in
-            [c.needs[0] ? try (c.grad / b).sumTo(a.shape) : nil,
-             c.needs[1] ? try (-c.grad * ((a / b) / b)).sumTo(b.shape) : nil]
-        }
-    }
+    static func addPrimitive(_ a: Tensor, _ b: Tensor, _ shape: [Int]) -> Tensor { binaryPrimitive(.add, a, b, shape) }
+    static func mulPrimitive(_ a: Tensor, _ b: Tensor, _ shape: [Int]) -> Tensor { binaryPrimitive(.mul, a, b, shape) }
+    static func divPrimitive(_ a: Tensor, _ b: Tensor, _ shape: [Int]) -> Tensor { binaryPrimitive(.div, a, b, shape) }
 
     public static func + (a: Tensor, b: Tensor) throws -> Tensor {
         let (a, b, s) = try binaryOperands(a, b, "add"); return addPrimitive(a, b, s)
@@ -89,7 +90,7 @@ extension Tensor {
     public static func - (a: Tensor, b: Tensor) throws -> Tensor {
         let (a, b, s) = try binaryOperands(a, b, "sub"); return addPrimitive(a, -b, s)
     }
-    public static prefix func - (x: Tensor) -> Tensor { x.neg() }
+    public static prefix func - (x: Tensor) -> Tensor { x.pointwise(.neg) }
 
     // Scalars take the tensor's dtype (PyTorch: a Python number does not promote a tensor).
     public static func + (a: Tensor, b: Double) -> Tensor { addPrimitive(a, .scalar(b, dtype: a.dtype), a.shape) }
@@ -102,41 +103,32 @@ extension Tensor {
     public static func / (a: Double, b: Tensor) -> Tensor { divPrimitive(.scalar(a, dtype: b.dtype), b, b.shape) }
 }
 
-/// a^b elementwise. ∂/∂a = g·b·a^(b−1) (0 where b = 0); ∂/∂b = g·a^b·ln a (0 where a = 0, b ≥ 0),
-/// as in PyTorch.
-public func pow(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-    let (a, b, shape) = try binaryOperands(a, b, "pow")
-    return record("pow", [a, b], binaryForward(a, b, shape, PowF())) { c in
-        var ga: Tensor? = nil, gb: Tensor? = nil
-        if c.needs[0] {
-            ga = try Tensor.where(b.eq(0), 0, c.grad * (b * pow(a, b - 1))).sumTo(a.shape)
-        }
-        if c.needs[1] {
-            let zero = try a.eq(0) * b.ge(0)
-            gb = try (c.grad * Tensor.where(zero, 0, c.output * a.log())).sumTo(b.shape)
-        }
-        return [ga, gb]
-    }
-}
+/// a^b elementwise (rule: PointwiseBinary.pow, as in PyTorch).
+public func pow(_ a: Tensor, _ b: Tensor) throws -> Tensor { try Tensor.binary(.pow, a, b) }
 
 /// Elementwise maximum (NaN wins). Ties send half the gradient to each side, as PyTorch does.
-public func maximum(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-    let (a, b, shape) = try binaryOperands(a, b, "maximum")
-    return record("maximum", [a, b], binaryForward(a, b, shape, MaximumF())) { c in
-        let shared = try Tensor.where(a.eq(b), c.grad * 0.5, c.grad)
-        return [c.needs[0] ? try Tensor.where(a.lt(b), 0, shared).sumTo(a.shape) : nil,
-                c.needs[1] ? try Tensor.where(a.gt(b), 0, shared).sumTo(b.shape) : nil]
-    }
-}
+public func maximum(_ a: Tensor, _ b: Tensor) throws -> Tensor { try Tensor.binary(.maximum, a, b) }
 
 /// Elementwise minimum (NaN wins); ties split the gradient.
-public func minimum(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-    let (a, b, shape) = try binaryOperands(a, b, "minimum")
-    return record("minimum", [a, b], binaryForward(a, b, shape, MinimumF())) { c in
-        let shared = try Tensor.where(a.eq(b), c.grad * 0.5, c.grad)
-        return [c.needs[0] ? try Tensor.where(a.gt(b), 0, shared).sumTo(a.shape) : nil,
-                c.needs[1] ? try Tensor.where(a.lt(b), 0, shared).sumTo(b.shape) : nil]
+public func minimum(_ a: Tensor, _ b: Tensor) throws -> Tensor { try Tensor.binary(.minimum, a, b) }
+
+extension Tensor: PointwiseAlgebra {
+    /// `op` elementwise; recorded with the op's rule unless it has no derivative.
+    public func pointwise(_ op: PointwiseUnary) -> Tensor {
+        guard op.hasDerivative else { return unaryForward(detach(), op) }
+        return record(op.description, [self], unaryForward(self, op)) { c in [try op.vjp(self, c.output, c.grad)] }
     }
+
+    public static func binary(_ op: PointwiseBinary, _ a: Tensor, _ b: Tensor) throws -> Tensor {
+        let (a, b, shape) = try binaryOperands(a, b, op.rawValue)
+        return binaryPrimitive(op, a, b, shape)
+    }
+
+    public static func select(_ cond: Tensor, _ a: Tensor, _ b: Tensor) throws -> Tensor { try `where`(cond, a, b) }
+    public func constant(_ v: Double) -> Tensor { .scalar(v, dtype: dtype) }
+    public func compared(_ c: Comparison, _ other: Tensor) throws -> Tensor { try compare(other, c) }
+    public func detached() -> Tensor { detach() }
+    public var recordsGraph: Bool { GradMode.enabled }
 }
 
 extension Tensor {
@@ -155,9 +147,10 @@ extension Tensor {
             }
         }
         let c0 = cond.detach()
+        let sa = a.shape, sb = b.shape
         return record("where", [a, b], y) { c in
-            [c.needs[0] ? try Tensor.where(c0, c.grad, 0).sumTo(a.shape) : nil,
-             c.needs[1] ? try Tensor.where(c0, 0, c.grad).sumTo(b.shape) : nil]
+            let (ga, gb) = try selectVJP(c0, c.grad, needs: (c.needs[0], c.needs[1]))
+            return [try ga?.sumTo(sa), try gb?.sumTo(sb)]
         }
     }
     public static func `where`(_ cond: Tensor, _ a: Double, _ b: Tensor) throws -> Tensor {
@@ -191,82 +184,9 @@ extension Tensor {
     public func ne(_ v: Double) -> Tensor { compare(v, .ne) }
 }
 
-// MARK: Unary primitives
+// MARK: Conversion
 
 extension Tensor {
-    /// −x. ∂ = −g.
-    public func neg() -> Tensor {
-        record("neg", [self], unaryForward(self, NegF())) { c in [-c.grad] }
-    }
-    /// |x|. ∂ = g·sign(x) (0 at 0).
-    public func abs() -> Tensor {
-        record("abs", [self], unaryForward(self, AbsF())) { c in [try c.grad * self.sign()] }
-    }
-    /// √x. ∂ = g / (2√x).
-    public func sqrt() -> Tensor {
-        record("sqrt", [self], unaryForward(self, SqrtF())) { c in [try c.grad / (c.output * 2)] }
-    }
-    /// eˣ. ∂ = g·eˣ.
-    public func exp() -> Tensor {
-        record("exp", [self], unaryForward(self, ExpF())) { c in [try c.grad * c.output] }
-    }
-    /// ln x. ∂ = g / x.
-    public func log() -> Tensor {
-        record("log", [self], unaryForward(self, LogF())) { c in [try c.grad / self] }
-    }
-    /// ln(1 + x). ∂ = g / (1 + x).
-    public func log1p() -> Tensor {
-        record("log1p", [self], unaryForward(self, Log1pF())) { c in [try c.grad / (self + 1)] }
-    }
-    /// tanh x. ∂ = g·(1 − tanh²x).
-    public func tanh() -> Tensor {
-        record("tanh", [self], unaryForward(self, TanhF())) { c in [try c.grad * (1 - c.output.square())] }
-    }
-    /// σ(x) = 1/(1 + e⁻ˣ). ∂ = g·σ(x)·σ(−x): the same as σ·(1 − σ) but without the
-    /// cancellation in 1 − σ for large x (which would spoil softplus's second derivative).
-    public func sigmoid() -> Tensor {
-        record("sigmoid", [self], unaryForward(self, SigmoidF())) { c in [try c.grad * (c.output * (-self).sigmoid())] }
-    }
-    /// softplus(x) = ln(1 + eˣ), and x itself when x > 20 (PyTorch's threshold).
-    /// ∂ = g·σ(x), and g when x > 20. PyTorch's second derivative uses `x < 20` (so it is 0 at
-    /// exactly x = 20 although the first derivative there is σ(20)); the detached σ reproduces that.
-    public func softplus() -> Tensor {
-        record("softplus", [self], unaryForward(self, SoftplusF())) { c in
-            let s = self.sigmoid()
-            let slope = GradMode.enabled ? try Tensor.where(self.lt(20), s, s.detach()) : s
-            return [try Tensor.where(self.gt(20), c.grad, c.grad * slope)]
-        }
-    }
-    /// max(x, 0). ∂ = g where x > 0, else 0.
-    public func relu() -> Tensor {
-        record("relu", [self], unaryForward(self, ReluF())) { c in [try Tensor.where(self.gt(0), c.grad, 0)] }
-    }
-    /// x if x > 0 else slope·x. ∂ = g or slope·g.
-    public func leakyRelu(_ slope: Double = 0.01) -> Tensor {
-        record("leakyRelu", [self], unaryForward(self, LeakyReluF(slope: slope))) { c in
-            [try Tensor.where(self.gt(0), c.grad, c.grad * slope)]
-        }
-    }
-    /// sign(x) ∈ {−1, 0, 1}; piecewise constant, so it is not differentiated.
-    public func sign() -> Tensor { unaryForward(detach(), SignF()) }
-
-    /// xᵖ. ∂ = g·p·x^(p−1), and 0 when p = 0 (PyTorch).
-    public func pow(_ p: Double) -> Tensor {
-        record("pow", [self], unaryForward(self, PowScalarF(p: p))) { c in
-            p == 0 ? [c.grad.zerosLike()] : [try c.grad * (self.pow(p - 1) * p)]
-        }
-    }
-    /// x² (= pow(2)).
-    public func square() -> Tensor { pow(2) }
-
-    /// min(max(x, lo), hi); a nil bound is absent. ∂ = g where lo ≤ x ≤ hi, else 0 (PyTorch).
-    public func clamp(min lo: Double? = nil, max hi: Double? = nil) -> Tensor {
-        let l = lo ?? -.infinity, h = hi ?? .infinity
-        return record("clamp", [self], unaryForward(self, ClampF(lo: l, hi: h))) { c in
-            [try Tensor.where(self.ge(l) * self.le(h), c.grad, 0)]
-        }
-    }
-
     /// The values converted to `dtype` (a copy; self when already of that dtype). ∂ = g converted back.
     public func to(_ dtype: DType) -> Tensor {
         if dtype == self.dtype { return self }

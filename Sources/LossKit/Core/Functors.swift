@@ -1,6 +1,11 @@
 /// The pointwise functions behind the elementwise primitives, in scalar and SIMD form.
 /// Semantics follow PyTorch's CPU kernels (NaN propagation, special exponents, thresholds).
 
+/// x itself (the forward of `stopGradient`).
+struct IdentityF: UnaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { x }
+    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar { x }
+}
 struct NegF: UnaryFunctor {
     @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { -x }
     /// × −1, not the standard library's SIMD `-x`, which is `0 − x` and so gives +0 for +0
@@ -127,7 +132,7 @@ struct MinimumF: BinaryFunctor {
 }
 
 /// Comparisons give 1 or 0 in the operands' dtype (masks for `where` and products).
-enum Comparison: String { case gt, ge, lt, le, eq, ne }
+public enum Comparison: String { case gt, ge, lt, le, eq, ne }
 
 struct CompareF: BinaryFunctor {
     let c: Comparison

@@ -15,26 +15,47 @@ import Foundation
 /// a gradient is itself a fused expression (differentiable the same way), `createGraph` and
 /// higher orders work.
 
-/// One instruction of a fused program (SSA: operands are earlier instruction indices).
+/// One instruction of a fused program (SSA: operands are earlier instruction indices). The
+/// pointwise operations are those of Pointwise.swift, with their functors and rules.
 enum FusedInstruction: Equatable {
     case input(Int)
     case constant(Double)
-    case unary(FusedUnary, Int)
-    case powScalar(Int, Double)
-    case leakyRelu(Int, Double)
-    case clamp(Int, Double, Double)
-    case binary(FusedBinary, Int, Int)
+    case unary(PointwiseUnary, Int)
+    case binary(PointwiseBinary, Int, Int)
     case compare(Comparison, Int, Int)
     /// cond != 0 ? a : b
     case select(Int, Int, Int)
-}
 
-enum FusedUnary: Equatable { case neg, abs, sqrt, exp, log, log1p, sigmoid, softplus, relu, tanh, sign }
-enum FusedBinary: Equatable { case add, sub, mul, div, pow, maximum, minimum }
+    /// The instructions this one reads.
+    var operands: [Int] {
+        switch self {
+        case .input, .constant: return []
+        case let .unary(_, x): return [x]
+        case let .binary(_, p, q), let .compare(_, p, q): return [p, q]
+        case let .select(c, p, q): return [c, p, q]
+        }
+    }
+
+    /// The same instruction reading `m[x]` for each operand x.
+    func remapped(_ m: [Int]) -> FusedInstruction {
+        switch self {
+        case .input, .constant: return self
+        case let .unary(f, x): return .unary(f, m[x])
+        case let .binary(f, p, q): return .binary(f, m[p], m[q])
+        case let .compare(c, p, q): return .compare(c, m[p], m[q])
+        case let .select(c, p, q): return .select(m[c], m[p], m[q])
+        }
+    }
+}
 
 /// Records instructions while an expression is built.
 final class FusedProgramBuilder {
     var code: [FusedInstruction] = []
+    /// Whether the program being built will itself be differentiated (a gradient program
+    /// built while a graph is recorded); the rules read it through `Fused.recordsGraph`.
+    let recordsGraph: Bool
+
+    init(recordsGraph: Bool = false) { self.recordsGraph = recordsGraph }
     private var constants: [UInt64: Int] = [:]
 
     /// Instructions already emitted, by `cseKey`: every instruction is pure, so an identical
@@ -72,6 +93,8 @@ extension FusedProgramBuilder {
         switch i {
         case let .unary(.neg, x):
             return negated(x)                                            // −(−a) = a
+        case let .unary(.pow(p), x) where p == 1:
+            return x                                                     // x¹ = x (PowScalarF's value too)
         case let .binary(.add, p, q):
             switch (negated(p), negated(q)) {
             case let (a?, b?): return emit(.unary(.neg, emit(.binary(.add, a, b))))
@@ -100,11 +123,8 @@ extension FusedInstruction {
     var cseKey: String? {
         switch self {
         case .input, .constant: return nil
-        case let .unary(f, x): return "u\(f) \(x)"
-        case let .powScalar(x, p): return "p \(x) \(p.bitPattern)"
-        case let .leakyRelu(x, s): return "r \(x) \(s.bitPattern)"
-        case let .clamp(x, lo, hi): return "c \(x) \(lo.bitPattern) \(hi.bitPattern)"
-        case let .binary(f, p, q): return "b\(f) \(p) \(q)"
+        case let .unary(f, x): return "u\(f.key) \(x)"
+        case let .binary(f, p, q): return "b\(f.rawValue) \(p) \(q)"
         case let .compare(c, p, q): return "k\(c.rawValue) \(p) \(q)"
         case let .select(c, p, q): return "s \(c) \(p) \(q)"
         }
@@ -118,7 +138,6 @@ public struct Fused {
     let id: Int
 
     func emit(_ i: FusedInstruction) -> Fused { Fused(builder: builder, id: builder.emit(i)) }
-    func constant(_ v: Double) -> Fused { emit(.constant(v)) }
 
     public static func + (a: Fused, b: Fused) -> Fused { a.emit(.binary(.add, a.id, b.id)) }
     public static func - (a: Fused, b: Fused) -> Fused { a.emit(.binary(.sub, a.id, b.id)) }
@@ -134,23 +153,6 @@ public struct Fused {
     public static func / (a: Double, b: Fused) -> Fused { b.constant(a) / b }
     public static prefix func - (a: Fused) -> Fused { a.emit(.unary(.neg, a.id)) }
 
-    public func abs() -> Fused { emit(.unary(.abs, id)) }
-    public func sqrt() -> Fused { emit(.unary(.sqrt, id)) }
-    public func exp() -> Fused { emit(.unary(.exp, id)) }
-    public func log() -> Fused { emit(.unary(.log, id)) }
-    public func log1p() -> Fused { emit(.unary(.log1p, id)) }
-    public func sigmoid() -> Fused { emit(.unary(.sigmoid, id)) }
-    public func softplus() -> Fused { emit(.unary(.softplus, id)) }
-    public func relu() -> Fused { emit(.unary(.relu, id)) }
-    public func tanh() -> Fused { emit(.unary(.tanh, id)) }
-    public func sign() -> Fused { emit(.unary(.sign, id)) }
-    /// xᵖ; x¹ is x itself (PowScalarF returns x unchanged for p = 1, so this only saves a pass).
-    public func pow(_ p: Double) -> Fused { p == 1 ? self : emit(.powScalar(id, p)) }
-    public func square() -> Fused { pow(2) }
-    public func leakyRelu(_ slope: Double = 0.01) -> Fused { emit(.leakyRelu(id, slope)) }
-    public func clamp(min lo: Double? = nil, max hi: Double? = nil) -> Fused {
-        emit(.clamp(id, lo ?? -.infinity, hi ?? .infinity))
-    }
     public func gt(_ v: Double) -> Fused { emit(.compare(.gt, id, constant(v).id)) }
     public func lt(_ v: Double) -> Fused { emit(.compare(.lt, id, constant(v).id)) }
     public func ge(_ v: Double) -> Fused { emit(.compare(.ge, id, constant(v).id)) }
@@ -159,6 +161,18 @@ public struct Fused {
     public func lt(_ o: Fused) -> Fused { emit(.compare(.lt, id, o.id)) }
     public func eq(_ o: Fused) -> Fused { emit(.compare(.eq, id, o.id)) }
     public static func `where`(_ c: Fused, _ a: Fused, _ b: Fused) -> Fused { c.emit(.select(c.id, a.id, b.id)) }
+}
+
+/// The pointwise operations (abs, exp, pow, clamp, ...) come from `PointwiseAlgebra`, as for
+/// tensors; each emits its instruction.
+extension Fused: PointwiseAlgebra {
+    public func pointwise(_ op: PointwiseUnary) -> Fused { emit(.unary(op, id)) }
+    public static func binary(_ op: PointwiseBinary, _ a: Fused, _ b: Fused) -> Fused { a.emit(.binary(op, a.id, b.id)) }
+    public static func select(_ c: Fused, _ a: Fused, _ b: Fused) -> Fused { c.emit(.select(c.id, a.id, b.id)) }
+    public func constant(_ v: Double) -> Fused { emit(.constant(v)) }
+    public func compared(_ c: Comparison, _ other: Fused) -> Fused { emit(.compare(c, id, other.id)) }
+    public func detached() -> Fused { pointwise(.stopGradient) }
+    public var recordsGraph: Bool { builder.recordsGraph }
 }
 
 public func maximum(_ a: Fused, _ b: Fused) -> Fused { a.emit(.binary(.maximum, a.id, b.id)) }
@@ -171,82 +185,46 @@ struct FusedProgram {
     var inputCount: Int
     var outputs: [Int]
 
-    static func build(inputCount: Int, _ body: ([Fused]) -> [Fused]) -> FusedProgram {
-        let b = FusedProgramBuilder()
+    static func build(inputCount: Int, recordsGraph: Bool = false, _ body: ([Fused]) throws -> [Fused]) rethrows -> FusedProgram {
+        let b = FusedProgramBuilder(recordsGraph: recordsGraph)
         let xs = (0..<inputCount).map { Fused(builder: b, id: b.emit(.input($0))) }
-        let outs = body(xs)
+        let outs = try body(xs)
         return FusedProgram(code: b.code, inputCount: inputCount, outputs: outs.map(\.id))
     }
 
     /// The vector-Jacobian product as a program: inputs are this program's inputs followed by
     /// one upstream gradient per output; outputs are ∂/∂input_k for every k in `wrt`.
-    /// Reverse accumulation over the SSA code with the same rules as the tensor primitives.
-    func gradient(wrt: [Int]) -> FusedProgram {
+    /// Reverse accumulation over the SSA code with the ops' own rules (Pointwise.swift), the
+    /// ones tensors use. `recordsGraph`: the result will be differentiated again.
+    func gradient(wrt: [Int], recordsGraph: Bool = false) throws -> FusedProgram {
         let m = outputs.count
-        return FusedProgram.build(inputCount: inputCount + m) { xs in
+        return try FusedProgram.build(inputCount: inputCount + m, recordsGraph: recordsGraph) { xs in
             let b = xs[0].builder
             // Replay the forward code (inputs map to the new inputs).
             var v: [Fused] = []
             for ins in code {
                 switch ins {
                 case let .input(k): v.append(xs[k])
-                default: v.append(Fused(builder: b, id: b.emit(Self.remap(ins, v.map(\.id)))))
+                default: v.append(Fused(builder: b, id: b.emit(ins.remapped(v.map(\.id)))))
                 }
             }
             var adj = [Fused?](repeating: nil, count: code.count)
-            func add(_ i: Int, _ g: Fused) { adj[i] = adj[i].map { $0 + g } ?? g }
+            func add(_ i: Int, _ g: Fused?) { if let g { adj[i] = adj[i].map { $0 + g } ?? g } }
             for (j, o) in outputs.enumerated() { add(o, xs[inputCount + j]) }
             for i in stride(from: code.count - 1, through: 0, by: -1) {
                 guard let a = adj[i] else { continue }
-                let y = v[i]
                 switch code[i] {
                 case .input, .constant, .compare: break
-                case let .unary(f, x):
-                    let xv = v[x]
-                    switch f {
-                    case .neg: add(x, -a)
-                    case .abs: add(x, a * xv.sign())
-                    case .sqrt: add(x, a / (y * 2))
-                    case .exp: add(x, a * y)
-                    case .log: add(x, a / xv)
-                    case .log1p: add(x, a / (xv + 1))
-                    case .sigmoid: add(x, a * (y * (-xv).sigmoid()))
-                    // One difference from Tensor.softplus: at exactly x = 20 the second
-                    // derivative is σ'(20) here, 0 in PyTorch (programs have no detach).
-                    case .softplus: add(x, Fused.where(xv.gt(20), a, a * xv.sigmoid()))
-                    case .relu: add(x, Fused.where(xv.gt(0), a, a.constant(0)))
-                    case .tanh: add(x, a * (1 - y.square()))
-                    case .sign: break
-                    }
-                case let .powScalar(x, p):
-                    if p != 0 { add(x, a * (v[x].pow(p - 1) * p)) }
-                case let .leakyRelu(x, slope):
-                    add(x, Fused.where(v[x].gt(0), a, a * slope))
-                case let .clamp(x, lo, hi):
-                    add(x, Fused.where(v[x].ge(lo) * v[x].le(hi), a, a.constant(0)))
-                case let .binary(f, p, q):
-                    let pv = v[p], qv = v[q]
-                    switch f {
-                    case .add: add(p, a); add(q, a)
-                    case .sub: add(p, a); add(q, -a)
-                    case .mul: add(p, a * qv); add(q, a * pv)
-                    case .div: add(p, a / qv); add(q, -a * ((pv / qv) / qv))
-                    case .pow:
-                        let zero = a.constant(0)
-                        add(p, Fused.where(qv.eq(zero), zero, a * (qv * pow(pv, qv - 1))))
-                        add(q, a * Fused.where(pv.eq(zero) * qv.ge(0), zero, y * pv.log()))
-                    case .maximum, .minimum:
-                        let zero = a.constant(0)
-                        let shared = Fused.where(pv.eq(qv), a * 0.5, a)
-                        let pLoses = f == .maximum ? pv.lt(qv) : pv.gt(qv)
-                        let qLoses = f == .maximum ? pv.gt(qv) : pv.lt(qv)
-                        add(p, Fused.where(pLoses, zero, shared))
-                        add(q, Fused.where(qLoses, zero, shared))
-                    }
+                case let .unary(op, x):
+                    add(x, try op.vjp(v[x], v[i], a))
+                case let .binary(op, p, q):
+                    let (gp, gq) = try op.vjp(v[p], v[q], v[i], a, needs: (true, true))
+                    add(p, gp)
+                    add(q, gq)
                 case let .select(c, p, q):
-                    let zero = a.constant(0)
-                    add(p, Fused.where(v[c], a, zero))
-                    add(q, Fused.where(v[c], zero, a))
+                    let (gp, gq) = try selectVJP(v[c], a, needs: (true, true))
+                    add(p, gp)
+                    add(q, gq)
                 }
             }
             return wrt.map { k in adj[k] ?? xs[0].constant(0) }
@@ -257,22 +235,9 @@ struct FusedProgram {
     func inline(into builder: FusedProgramBuilder, inputs: [Fused]) -> [Fused] {
         var map: [Int] = []
         for ins in code {
-            if case let .input(k) = ins { map.append(inputs[k].id) } else { map.append(builder.emit(Self.remap(ins, map))) }
+            if case let .input(k) = ins { map.append(inputs[k].id) } else { map.append(builder.emit(ins.remapped(map))) }
         }
         return outputs.map { Fused(builder: builder, id: map[$0]) }
-    }
-
-    static func remap(_ i: FusedInstruction, _ m: [Int]) -> FusedInstruction {
-        switch i {
-        case .input, .constant: return i
-        case let .unary(f, x): return .unary(f, m[x])
-        case let .powScalar(x, p): return .powScalar(m[x], p)
-        case let .leakyRelu(x, s): return .leakyRelu(m[x], s)
-        case let .clamp(x, lo, hi): return .clamp(m[x], lo, hi)
-        case let .binary(f, p, q): return .binary(f, m[p], m[q])
-        case let .compare(c, p, q): return .compare(c, m[p], m[q])
-        case let .select(c, p, q): return .select(m[c], m[p], m[q])
-        }
     }
 
     /// The single-output program computing output `j` only (dead code removed).
@@ -285,12 +250,7 @@ struct FusedProgram {
         var live = [Bool](repeating: false, count: code.count)
         for o in outputs { live[o] = true }
         for i in stride(from: code.count - 1, through: 0, by: -1) where live[i] {
-            switch code[i] {
-            case .input, .constant: break
-            case let .unary(_, x), let .powScalar(x, _), let .leakyRelu(x, _), let .clamp(x, _, _): live[x] = true
-            case let .binary(_, p, q), let .compare(_, p, q): live[p] = true; live[q] = true
-            case let .select(c, p, q): live[c] = true; live[p] = true; live[q] = true
-            }
+            for x in code[i].operands { live[x] = true }
         }
         var map = [Int](repeating: -1, count: code.count)
         var out: [FusedInstruction] = []
@@ -298,7 +258,7 @@ struct FusedProgram {
             if case .input = ins { live[i] = true }
             guard live[i] else { continue }
             map[i] = out.count
-            out.append(Self.remap(ins, map))
+            out.append(ins.remapped(map))
         }
         return FusedProgram(code: out, inputCount: inputCount, outputs: outputs.map { map[$0] })
     }
@@ -417,7 +377,8 @@ extension Tensor {
     static func fusedGradients(_ program: FusedProgram, _ xs: [Tensor], _ upstream: [Tensor], _ shape: [Int],
                                _ needs: [Bool]) throws -> [Tensor?] {
         let wrt = (0..<xs.count).filter { needs[$0] }
-        let gp = program.gradient(wrt: wrt.map { k in program.code.firstIndex(of: .input(k))! }).pruned()
+        let gp = try program.gradient(wrt: wrt.map { k in program.code.firstIndex(of: .input(k))! },
+                                      recordsGraph: GradMode.enabled).pruned()
         let args = xs + upstream
         var result = [Tensor?](repeating: nil, count: xs.count)
         if GradMode.enabled {
@@ -508,13 +469,13 @@ extension Tensor {
             upstreams.append(u); return upstreams.count - 1
         }
         let u0 = union.count, p0 = u0 + upstreams.count
-        let program = FusedProgram.build(inputCount: p0 + priors.count) { xs in
+        let program = try FusedProgram.build(inputCount: p0 + priors.count) { xs in
             var adj: [Key: Fused] = [:]
             for (j, p) in priors.enumerated() { adj[p.key] = xs[p0 + j] }
             for (b, (item, us)) in zip(items, bound).enumerated() {
                 let p = item.node.program
                 let local = (0..<item.inputs.count).filter { item.needs[$0] }
-                let g = p.gradient(wrt: local.map { k in p.code.firstIndex(of: .input(k))! }).pruned()
+                let g = try p.gradient(wrt: local.map { k in p.code.firstIndex(of: .input(k))! }).pruned()
                 let outs = g.inline(into: xs[0].builder, inputs: us.map { xs[$0] } + [xs[u0 + upstreamSlot[b]]])
                 for (j, k) in local.enumerated() {
                     let key = Key(slot: item.slot, input: us[k])

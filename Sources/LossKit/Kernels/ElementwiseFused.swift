@@ -84,12 +84,7 @@ struct FusedRowPlan {
         var last = [Int](repeating: -1, count: code.count)
         func use(_ x: Int, at i: Int) { last[x] = max(last[x], i) }
         for (i, ins) in code.enumerated() {
-            switch ins {
-            case .input, .constant: break
-            case let .unary(_, x), let .powScalar(x, _), let .leakyRelu(x, _), let .clamp(x, _, _): use(x, at: i)
-            case let .binary(_, p, q), let .compare(_, p, q): use(p, at: i); use(q, at: i)
-            case let .select(c, p, q): use(c, at: i); use(p, at: i); use(q, at: i)
-            }
+            for x in ins.operands { use(x, at: i) }
         }
         // Outputs are read after the block is evaluated; constants and one-element inputs are
         // splatted once per task: all keep their rows to the end.
@@ -181,35 +176,8 @@ struct FusedEvaluator<T: TensorScalar> {
                     values[i] = UnsafePointer(row)
                 }
                 continue
-            case let .unary(f, x):
-                let s = values[x]
-                switch f {
-                case .neg: unaryKernelSerial(s, row, n, NegF())
-                case .abs: unaryKernelSerial(s, row, n, AbsF())
-                case .sqrt: unaryKernelSerial(s, row, n, SqrtF())
-                case .exp: unaryKernelSerial(s, row, n, ExpF())
-                case .log: unaryKernelSerial(s, row, n, LogF())
-                case .log1p: unaryKernelSerial(s, row, n, Log1pF())
-                case .sigmoid: unaryKernelSerial(s, row, n, SigmoidF())
-                case .softplus: unaryKernelSerial(s, row, n, SoftplusF())
-                case .relu: unaryKernelSerial(s, row, n, ReluF())
-                case .tanh: unaryKernelSerial(s, row, n, TanhF())
-                case .sign: unaryKernelSerial(s, row, n, SignF())
-                }
-            case let .powScalar(x, p): unaryKernelSerial(values[x], row, n, PowScalarF(p: p))
-            case let .leakyRelu(x, s): unaryKernelSerial(values[x], row, n, LeakyReluF(slope: s))
-            case let .clamp(x, lo, hi): unaryKernelSerial(values[x], row, n, ClampF(lo: lo, hi: hi))
-            case let .binary(f, p, q):
-                let a = values[p], b = values[q]
-                switch f {
-                case .add: binaryRow(a, 1, b, 1, row, n, AddF())
-                case .sub: binaryRow(a, 1, b, 1, row, n, SubF())
-                case .mul: binaryRow(a, 1, b, 1, row, n, MulF())
-                case .div: binaryRow(a, 1, b, 1, row, n, DivF())
-                case .pow: binaryRow(a, 1, b, 1, row, n, PowF())
-                case .maximum: binaryRow(a, 1, b, 1, row, n, MaximumF())
-                case .minimum: binaryRow(a, 1, b, 1, row, n, MinimumF())
-                }
+            case let .unary(op, x): op.withFunctor(SerialUnaryRun(x: values[x], y: row, n: n))
+            case let .binary(op, p, q): op.withFunctor(BinaryRowRun(a: values[p], b: values[q], y: row, n: n))
             case let .compare(c, p, q): binaryRow(values[p], 1, values[q], 1, row, n, CompareF(c: c))
             case let .select(c, p, q):
                 let cv = values[c], a = values[p], b = values[q]
@@ -235,6 +203,18 @@ struct FusedEvaluator<T: TensorScalar> {
         e.prepare()
         return body(e)
     }
+}
+
+/// One instruction's block through the serial unary kernel with the functor its op picks.
+struct SerialUnaryRun<T: TensorScalar>: UnaryFunctorUser {
+    let x: UnsafePointer<T>, y: UnsafeMutablePointer<T>, n: Int
+    @inline(__always) func use<F: UnaryFunctor>(_ f: F) { unaryKernelSerial(x, y, n, f) }
+}
+
+/// One instruction's block through the row kernel with the functor its binary op picks.
+struct BinaryRowRun<T: TensorScalar>: BinaryFunctorUser {
+    let a: UnsafePointer<T>, b: UnsafePointer<T>, y: UnsafeMutablePointer<T>, n: Int
+    @inline(__always) func use<F: BinaryFunctor>(_ f: F) { binaryRow(a, 1, b, 1, y, n, f) }
 }
 
 /// Outputs of at least this many bytes are written with non-temporal stores.
