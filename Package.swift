@@ -3,11 +3,20 @@ import PackageDescription
 
 // Hot kernels run without bounds or exclusivity checks; every index they use is
 // derived from shapes validated before the kernel is entered.
+#if arch(x86_64)
 // `-target-cpu haswell` (AVX2 + FMA; this machine is a Zen 3 EPYC without AVX-512) lets
 // SIMD16<Float> lower to ymm pairs with vfmadd; without it every lane of `addingProduct`
-// is a call to fmaf.
+// is a call to fmaf. x86-64 only: the flag names an x86 CPU (aarch64 builds would fail
+// with it, and Swift's SIMD types lower to NEON there without any flag), and a binary built
+// with it dies with SIGILL on an x86 CPU without AVX2.
+// `#if arch` is the architecture the manifest is compiled for, i.e. the host's: cross
+// builds to another architecture are not covered.
+let targetCPU = ["-target-cpu", "haswell"]
+#else
+let targetCPU: [String] = []
+#endif
 let fast: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked", "-target-cpu", "haswell"],
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"] + targetCPU,
                  .when(configuration: .release)),
 ]
 
