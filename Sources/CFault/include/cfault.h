@@ -33,4 +33,12 @@ long cfault_fs_type(int fd);
 
 /// The number of registered temporaries (tests).
 int cfault_temp_count(void);
+
+/// 1 when this CPU runs what a release build for it may execute: on x86-64, AVX2 and FMA
+/// (release builds there use `-target-cpu haswell`); on other architectures always 1.
+/// Release builds on x86-64 (LOSSCLI_REQUIRE_AVX2) call it before main and, on 0, write
+/// "losscli: error: " + cfault_cpu_unsupported_message() to stderr and exit with status 2.
+int cfault_cpu_supported(void);
+/// The one-line message (no prefix, no newline) for a CPU without AVX2 and FMA.
+const char *cfault_cpu_unsupported_message(void);
 #endif
