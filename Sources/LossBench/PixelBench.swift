@@ -8,7 +8,14 @@ import LossKit
 enum PixelBench {
     static func run() throws {
         // PIXEL_STREAM=0: plain stores for large fused outputs (A/B against non-temporal ones).
-        if ProcessInfo.processInfo.environment["PIXEL_STREAM"] == "0" { LossKitTesting.disableStreamingStores() }
+        if ProcessInfo.processInfo.environment["PIXEL_STREAM"] == "0" {
+            try LossKitTesting.withoutStreamingStores { try measure() }
+        } else {
+            try measure()
+        }
+    }
+
+    static func measure() throws {
         let program = try LossProgram(jsonText: """
             {"losses": {"l1_loss": {"type": "L1Loss"}, "mse_loss": {"type": "MSELoss"},
                         "charb_loss": {"type": "CharbonnierLoss", "sample_wise": true}}}

@@ -5,7 +5,6 @@ import XCTest
 /// the evaluator's scratch-row reuse (`FusedRowPlan`) and the builder's negation rewrites,
 /// each against the path without it.
 final class CoreBatchedBackwardTests: XCTestCase {
-    override func tearDown() { batchFusedBackward = true; super.tearDown() }
 
     func make(_ shape: [Int], _ dtype: DType, _ k: Double) throws -> Tensor {
         let n = shape.reduce(1, *)
@@ -40,10 +39,10 @@ final class CoreBatchedBackwardTests: XCTestCase {
                 let onWeight = try Tensor.fusedSum([w]) { x in x[0].square() } * 0.01
                 return try ((l1 + mse) + charb) + onWeight + (p * t).mean()
             }
-            batchFusedBackward = false
             LossKitRuntime.threads = saved
-            let reference = try grad(loss(), wrt: [p, t, w])
-            batchFusedBackward = true
+            var perNode = EngineOptions()
+            perNode.batchFusedBackward = false
+            let reference = try EngineOptions.with(perNode) { try grad(loss(), wrt: [p, t, w]) }
             var bits: [[UInt64]] = []
             for threads in [1, 2, 3] {
                 LossKitRuntime.threads = threads
@@ -265,3 +264,28 @@ final class MultiOutputGradTests: XCTestCase {
         }
     }
 }
+
+/// The engine's switches are scoped to the thread and the `with` call: nothing leaks into the
+/// next test or into an evaluation on another thread.
+final class EngineOptionsTests: XCTestCase {
+    func testOptionsAreScopedToTheirThreadAndCall() {
+        var off = EngineOptions()
+        off.batchFusedBackward = false
+        off.streamedOutputBytes = 7
+        XCTAssertEqual(EngineOptions.current, EngineOptions())
+        EngineOptions.with(off) {
+            XCTAssertEqual(EngineOptions.current, off)
+            let seen = SeenOptions(), done = DispatchSemaphore(value: 0)
+            Thread { seen.options = EngineOptions.current; done.signal() }.start()
+            done.wait()
+            XCTAssertEqual(seen.options, EngineOptions(), "another thread sees the defaults")
+            var inner = off
+            inner.fusedReduceInPass = false
+            EngineOptions.with(inner) { XCTAssertEqual(EngineOptions.current, inner) }
+            XCTAssertEqual(EngineOptions.current, off, "restored after a nested call")
+        }
+        XCTAssertEqual(EngineOptions.current, EngineOptions(), "restored after the call")
+    }
+}
+
+private final class SeenOptions: @unchecked Sendable { var options: EngineOptions? }

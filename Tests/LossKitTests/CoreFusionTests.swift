@@ -150,7 +150,7 @@ final class CoreFusionTests: XCTestCase {
     /// path (full-size gradient, then `sumTo`), and bit-identical for any thread count.
     func testBroadcastGradientsReducedInPassMatchGeneralPath() throws {
         let saved = LossKitRuntime.threads
-        defer { LossKitRuntime.threads = saved; fusedReduceInPass = true }
+        defer { LossKitRuntime.threads = saved }
         // pred-like, weight-like, per-sample-like shapes; the last case has no split (general path).
         for (sa, sb, sc) in [([4, 3, 33, 35], [4, 1, 33, 35], [4, 1, 1, 1]), ([6, 700], [6, 1], [6, 700]),
                              ([70_000, 2], [70_000, 1], [70_000, 2]), ([2, 5, 1030], [2, 5, 1], [2, 1, 1030]),
@@ -166,10 +166,10 @@ final class CoreFusionTests: XCTestCase {
                     let s = try Tensor.fusedSum([a, t, b, c]) { x in ((x[0] - x[1]).square() + 1e-6).sqrt() * x[2] / x[3] }
                     return try grad(s, wrt: [a, t, b, c])
                 }
-                fusedReduceInPass = false
                 LossKitRuntime.threads = saved
-                let reference = try grads()
-                fusedReduceInPass = true
+                var general = EngineOptions()
+                general.fusedReduceInPass = false
+                let reference = try EngineOptions.with(general) { try grads() }
                 var bits: [[UInt64]] = []
                 for threads in [1, 2, 3] {
                     LossKitRuntime.threads = threads

@@ -45,9 +45,6 @@ final class GradFn {
     }
 }
 
-/// Whether `grad` batches the backward passes of fused nodes that are due together (tests
-/// switch it off to compare with one pass per node).
-nonisolated(unsafe) var batchFusedBackward = true
 
 /// Whether ops record the graph, per thread: `grad` (without `createGraph`) and `withNoGrad`
 /// switch recording off only for the thread they run on, so independent evaluations on other
@@ -162,12 +159,10 @@ func backwardSweep(of outputs: [Tensor], wrt inputs: [Tensor], gradOutputs: [Ten
 
     // Nodes run consumers-first. A node is ready once every consumer that leads to a wanted
     // input has run; among ready nodes the one latest in `order` runs first, which for one
-    // output is exactly reverse post-order. Fused nodes (`fusedSum`/`fusedMap`), when not
-    // recording the graph, wait until nothing else is ready; then those due together run as
-    // one pass per iteration shape and dtype (`Tensor.batchedFusedGradients`), for every
-    // output at once: three pixel losses on the same inputs make one backward pass instead of
-    // three plus two full-size additions. Each tensor's gradient is kept per output (`r`).
-    let batching = batchFusedBackward && !createGraph
+    // output is exactly reverse post-order. The one hook: fused nodes (`fusedSum`/`fusedMap`),
+    // when not recording the graph, go to the batcher (Fusion/BatchedBackward.swift) and run
+    // when nothing else is ready. Each tensor's gradient is kept per output (`r`).
+    let batching = EngineOptions.current.batchFusedBackward && !createGraph
     var position: [ObjectIdentifier: Int] = [:]
     for (i, t) in order.enumerated() { position[ObjectIdentifier(t)] = i }
     func isNeeded(_ t: Tensor) -> Bool { t.requiresGrad && needed[ObjectIdentifier(t)] == true }
@@ -183,7 +178,7 @@ func backwardSweep(of outputs: [Tensor], wrt inputs: [Tensor], gradOutputs: [Ten
         && waiting[ObjectIdentifier(output), default: 0] == 0 && queued.insert(ObjectIdentifier(output)).inserted {
         ready.append(output)
     }
-    var deferred: [Tensor] = []
+    var batcher = FusedBackwardBatcher()
 
     /// After t's rule ran (or had nothing to do): its inputs have one consumer fewer to wait for.
     func release(_ t: Tensor) {
@@ -207,7 +202,7 @@ func backwardSweep(of outputs: [Tensor], wrt inputs: [Tensor], gradOutputs: [Ten
         if let i = ready.indices.max(by: { position[ObjectIdentifier(ready[$0])]! < position[ObjectIdentifier(ready[$1])]! }) {
             let t = ready.remove(at: i)
             guard let fn = t.gradFn, let gs = grads[ObjectIdentifier(t)], !gs.isEmpty, needs(fn).contains(true) else { release(t); continue }
-            if batching && fn.fused != nil { deferred.append(t); continue }
+            if batching && fn.fused != nil { batcher.add(t); continue }
             let ns = needs(fn)
             for (r, g) in gs.sorted(by: { $0.key < $1.key }) {
                 let inputGrads = try fn.backward(BackwardContext(output: t, grad: g, needs: ns))
@@ -218,34 +213,15 @@ func backwardSweep(of outputs: [Tensor], wrt inputs: [Tensor], gradOutputs: [Ten
             release(t)
             continue
         }
-        if deferred.isEmpty { break }
-        // Every deferred node is due: group by iteration shape and dtype, latest first.
-        deferred.sort { position[ObjectIdentifier($0)]! > position[ObjectIdentifier($1)]! }
-        var groups: [[Tensor]] = []
-        for t in deferred {
-            let node = t.gradFn!.fused!
-            if let j = groups.firstIndex(where: { $0[0].gradFn!.fused!.shape == node.shape && $0[0].dtype == t.dtype }) {
-                groups[j].append(t)
-            } else { groups.append([t]) }
-        }
-        deferred = []
-        // Larger iteration shapes first: a smaller group (the weight's own sums) can then fold the
-        // gradient a larger one gave its input into its pass, instead of a separate addition.
-        func size(_ g: [Tensor]) -> Int { g[0].gradFn!.fused!.shape.reduce(1, *) }
-        groups.sort { size($0) != size($1) ? size($0) > size($1) : position[ObjectIdentifier($0[0])]! > position[ObjectIdentifier($1[0])]! }
-        for group in groups {
-            var items: [FusedBackwardItem] = []
-            for t in group {
-                for (r, g) in (grads[ObjectIdentifier(t)] ?? [:]).sorted(by: { $0.key < $1.key }) {
-                    items.append(FusedBackwardItem(node: t.gradFn!.fused!, inputs: t.gradFn!.inputs, upstream: g,
-                                                   needs: needs(t.gradFn!), slot: r))
-                }
-            }
-            for x in try Tensor.batchedFusedGradients(items, prior: { grads[ObjectIdentifier($0)]?[$1] }) {
-                if x.folded { grads[ObjectIdentifier(x.input), default: [:]][x.slot] = x.gradient } else { try accumulate(x.input, x.slot, x.gradient, from: "fused batch") }
-            }
-            for t in group { release(t) }
-        }
+        if batcher.isEmpty { break }
+        // Every deferred fused node is due: the batcher runs them, one pass per iteration shape.
+        try batcher.run(position: position, needs: needs,
+                        upstreams: { grads[ObjectIdentifier($0)] ?? [:] },
+                        prior: { grads[ObjectIdentifier($0)]?[$1] },
+                        store: { x, r, g, folded in
+                            if folded { grads[ObjectIdentifier(x), default: [:]][r] = g } else { try accumulate(x, r, g, from: "fused batch") }
+                        },
+                        release: release)
     }
     return outputs.indices.map { r in inputs.map { grads[ObjectIdentifier($0)]?[r] } }
 }

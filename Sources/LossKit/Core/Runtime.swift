@@ -34,3 +34,52 @@ public func parallelChunks(_ chunks: Int, _ body: (Int) -> Void) {
 public func chunkCount(_ count: Int, chunkSize: Int) -> Int {
     count <= 0 ? 0 : (count + chunkSize - 1) / chunkSize
 }
+
+/// The engine's switchable fast paths, as one value scoped to the thread that runs an
+/// evaluation (like `GradMode`): tests compare a fast path with its reference path by running
+/// the same code under other options, and two evaluations on two threads can differ, without
+/// a process-wide variable that one test could leave set for the next. Read on the thread
+/// that starts a kernel or a backward sweep (never inside a kernel's worker threads).
+struct EngineOptions: Equatable {
+    /// `grad` runs the backward passes of fused nodes due together as one pass (else one per node).
+    var batchFusedBackward = true
+    /// Fused backward passes reduce broadcast inputs' gradients inside the pass (else full size, then `sumTo`).
+    var fusedReduceInPass = true
+    /// Fused outputs of at least this many bytes are written with non-temporal stores.
+    var streamedOutputBytes = 4 << 20
+
+    private final class Box {
+        let options: EngineOptions
+        init(_ options: EngineOptions) { self.options = options }
+    }
+
+    private static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
+
+    /// The options in effect on this thread (the defaults outside `with`).
+    static var current: EngineOptions {
+        pthread_getspecific(key).map { Unmanaged<Box>.fromOpaque($0).takeUnretainedValue().options } ?? EngineOptions()
+    }
+
+    /// Runs `body` with `options` in effect on this thread.
+    static func with<R>(_ options: EngineOptions, _ body: () throws -> R) rethrows -> R {
+        let box = Box(options)
+        let saved = pthread_getspecific(key)
+        pthread_setspecific(key, Unmanaged.passUnretained(box).toOpaque())
+        defer { pthread_setspecific(key, saved) }
+        return try withExtendedLifetime(box) { try body() }
+    }
+}
+
+/// Switches for benchmarks comparing kernel variants in one binary.
+public enum LossKitTesting {
+    /// Runs `body` with large fused outputs written with plain stores instead of non-temporal ones.
+    public static func withoutStreamingStores<R>(_ body: () throws -> R) rethrows -> R {
+        var options = EngineOptions.current
+        options.streamedOutputBytes = .max
+        return try EngineOptions.with(options, body)
+    }
+}

@@ -44,7 +44,7 @@ enum StoragePool {
     /// fragment the cache).
     static let minimumPooledBytes = 1 << 16
     /// Upper bound on memory held idle in the pool.
-    nonisolated(unsafe) static var capacityBytes = 1 << 30
+    static let capacityBytes = 1 << 30
     nonisolated(unsafe) private static var buffers: [Int: [UnsafeMutableRawPointer]] = [:]
     nonisolated(unsafe) private static var cachedBytes = 0
     private static let lock = NSLock()
