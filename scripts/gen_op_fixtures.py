@@ -80,6 +80,8 @@ OPS = {
     "relu": T(torch.relu),
     "leaky_relu": T(lambda x, slope: F.leaky_relu(x, slope)),
     "tanh": T(torch.tanh),
+    # CLIP's QuickGELU (openai/CLIP model.py): x * sigmoid(1.702 * x)
+    "quick_gelu": T(lambda x: x * torch.sigmoid(1.702 * x)),
     "pow_scalar": T(lambda x, p: x ** p),
     "clamp": T(lambda x, min=None, max=None: torch.clamp(x, min=min, max=max)),
     "add": T(torch.add),
@@ -211,6 +213,17 @@ def unary_cases():
     out += case("clamp_both", "clamp", [normal((33,))], {"min": -0.5, "max": 0.7})
     out += case("clamp_min", "clamp", [normal((17,))], {"min": 0.1})
     out += case("clamp_max", "clamp", [normal((17,))], {"max": 0.1})
+    return out
+
+
+def activation_cases():
+    """Activations the network layers add (activations.json; a file of its own, so that adding
+    one does not regenerate the others)."""
+    out = []
+    for n in LENGTHS:
+        out += case(f"quick_gelu_{n}", "quick_gelu", [normal((n,))])
+    out += case("quick_gelu_2d", "quick_gelu", [normal((3, 5))])
+    out += case("quick_gelu_wide", "quick_gelu", [np.array([-60.0, -20, -5, -1e-3, 0, 1e-3, 5, 20, 60])])
     return out
 
 
@@ -383,7 +396,7 @@ def linalg_cases():
 def main():
     os.makedirs(OUT, exist_ok=True)
     files = [("unary", unary_cases), ("binary", binary_cases), ("reduce", reduce_cases), ("shape", shape_cases),
-             ("image", image_cases), ("linalg", linalg_cases)]
+             ("image", image_cases), ("linalg", linalg_cases), ("activations", activation_cases)]
     only = set(sys.argv[1:])   # e.g. `image linalg`: regenerate only these files
     for name, fn in files:
         if only and name not in only:

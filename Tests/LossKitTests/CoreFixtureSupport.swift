@@ -55,6 +55,7 @@ enum OpFixtures {
         case "softplus": return ([x.softplus()], nil)
         case "relu": return ([x.relu()], nil)
         case "tanh": return ([x.tanh()], nil)
+        case "quick_gelu": return ([x.quickGelu()], nil)
         case "leaky_relu": return ([x.leakyRelu(d("slope")!)], nil)
         case "pow_scalar": return ([x.pow(d("p")!)], nil)
         case "clamp": return ([x.clamp(min: d("min"), max: d("max"))], nil)

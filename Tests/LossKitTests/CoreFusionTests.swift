@@ -16,6 +16,7 @@ final class CoreFusionTests: XCTestCase {
          { x in try x[0].log() + x[0].log1p() + x[0].sqrt() + (-x[0]).exp() + x[0].tanh() }),
         ("activations", 1, false, { x in x[0].sigmoid() + x[0].softplus() * 2 + x[0].relu() + x[0].leakyRelu(0.2) },
          { x in try x[0].sigmoid() + x[0].softplus() * 2 + x[0].relu() + x[0].leakyRelu(0.2) }),
+        ("quickGelu", 1, false, { x in x[0].quickGelu() * 2 }, { x in x[0].quickGelu() * 2 }),
         ("abs clamp pow", 1, false, { x in x[0].abs() * x[0].clamp(min: -0.5, max: 0.8) + x[0].pow(3) - x[0].abs().pow(1.5) },
          { x in try x[0].abs() * x[0].clamp(min: -0.5, max: 0.8) + x[0].pow(3) - x[0].abs().pow(1.5) }),
         ("max min where", 2, false, { x in maximum(x[0], x[1]) * minimum(x[0], x[1] * 0.5) + Fused.where(x[0].gt(0.1), x[1], x[0].square()) },

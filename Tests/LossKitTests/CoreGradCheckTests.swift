@@ -93,6 +93,7 @@ final class CoreGradCheckTests: XCTestCase {
         try check("softplus", shapes: [[17]], domain: (-6, 6)) { [$0[0].softplus()] }
         try check("softplus-linear", shapes: [[5]], domain: (21, 30)) { [$0[0].softplus()] }
         try check("tanh", shapes: [[17]]) { [$0[0].tanh()] }
+        try check("quickGelu", shapes: [[17]], domain: (-4, 4)) { [$0[0].quickGelu()] }
         try check("relu+", shapes: [[9]], domain: (0.1, 2)) { [$0[0].relu()] }
         try check("relu-", shapes: [[9]], domain: (-2, -0.1)) { [$0[0].relu()] }
         try check("leakyRelu-", shapes: [[9]], domain: (-2, -0.1)) { [$0[0].leakyRelu(0.2)] }

@@ -72,6 +72,7 @@ final class CoreOpFixtureTests: XCTestCase {
     }
 
     func testUnaryOps() throws { try run("unary.json") }
+    func testActivationOps() throws { try run("activations.json") }
     func testBinaryOps() throws { try run("binary.json") }
     func testReductions() throws { try run("reduce.json") }
     func testShapeOps() throws { try run("shape.json") }

@@ -48,6 +48,14 @@ struct SoftplusF: UnaryFunctor {
     @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { scalarMath(.softplus, x) }
     @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar { vectorMath(.softplus, x) }
 }
+/// x·σ(1.702x) as PyTorch evaluates CLIP's `x * torch.sigmoid(1.702 * x)`: the product
+/// 1.702x rounded to the dtype, σ of it, times x.
+struct QuickGeluF: UnaryFunctor {
+    @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { x * scalarMath(.sigmoid, T(1.702) * x) }
+    @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar {
+        x * vectorMath(.sigmoid, V(repeating: 1.702) * x)
+    }
+}
 /// max(x, 0), NaN kept.
 struct ReluF: UnaryFunctor {
     @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { x < 0 ? 0 : x }

@@ -60,6 +60,8 @@ fileprivate struct RuleValue<V: PointwiseAlgebra> {
 /// A pointwise function of one value, with its parameters.
 public enum PointwiseUnary: Hashable, CustomStringConvertible {
     case neg, abs, sqrt, exp, log, log1p, sigmoid, softplus, relu, tanh, sign
+    /// x·σ(1.702x), CLIP's QuickGELU.
+    case quickGelu
     /// xᵖ with PyTorch's special cases.
     case pow(Double)
     case leakyRelu(Double)
@@ -83,6 +85,7 @@ public enum PointwiseUnary: Hashable, CustomStringConvertible {
         case .relu: return user.use(ReluF())
         case .tanh: return user.use(TanhF())
         case .sign: return user.use(SignF())
+        case .quickGelu: return user.use(QuickGeluF())
         case let .pow(p): return user.use(PowScalarF(p: p))
         case let .leakyRelu(s): return user.use(LeakyReluF(slope: s))
         case let .clamp(lo, hi): return user.use(ClampF(lo: lo, hi: hi))
@@ -128,6 +131,11 @@ public enum PointwiseUnary: Hashable, CustomStringConvertible {
         case let .pow(p): return p == 0 ? nil : try g * (x.pointwise(.pow(p - 1)) * p)
         // g where lo ≤ x ≤ hi, else 0 (PyTorch).
         case let .clamp(lo, hi): return try .select(x.cmp(.ge, lo) * x.cmp(.le, hi), g, g.zero())
+        // d/dx x·σ(ax) = σ(ax)·(1 + ax·σ(−ax)), a = 1.702.
+        case .quickGelu:
+            let ax = try x * 1.702
+            let s = ax.pointwise(.sigmoid)
+            return try g * (s * (ax * (-ax).pointwise(.sigmoid) + 1))
         case .sign, .stopGradient: return nil
         }
     }
@@ -156,6 +164,7 @@ public enum PointwiseUnary: Hashable, CustomStringConvertible {
         case .relu: return "relu"
         case .tanh: return "tanh"
         case .sign: return "sign"
+        case .quickGelu: return "quickGelu"
         case .pow: return "pow"
         case .leakyRelu: return "leakyRelu"
         case .clamp: return "clamp"
@@ -251,6 +260,8 @@ extension PointwiseAlgebra {
     public func relu() -> Self { pointwise(.relu) }
     /// x if x > 0 else slope·x.
     public func leakyRelu(_ slope: Double = 0.01) -> Self { pointwise(.leakyRelu(slope)) }
+    /// x·σ(1.702x) (CLIP's QuickGELU).
+    public func quickGelu() -> Self { pointwise(.quickGelu) }
     /// sign(x) ∈ {−1, 0, 1}; piecewise constant, so it is not differentiated.
     public func sign() -> Self { pointwise(.sign) }
     /// xᵖ. ∂ = g·p·x^(p−1), and 0 when p = 0 (PyTorch).
