@@ -209,15 +209,13 @@ struct EvalRun {
         var first: (forward: Double, backward: Double) = (0, 0)
         var warm: [(forward: Double, backward: Double)] = []
         do {
-            let e = try program.evaluate(inputs: tensors, options: options)
-            first = (e.forwardSeconds, e.backwardSeconds)
-            last = e
+            (last, first) = try Self.timedEvaluation(program, tensors, options)
             for _ in 1..<max(repeats, 1) {
                 // The previous run's tensors are released first, so later runs reuse its memory
                 // (warm), and the peak stays that of one run.
                 last = nil
-                let e = try program.evaluate(inputs: tensors, options: options)
-                warm.append((e.forwardSeconds, e.backwardSeconds))
+                let (e, seconds) = try Self.timedEvaluation(program, tensors, options)
+                warm.append(seconds)
                 last = e
             }
         } catch let error as LossError {
@@ -239,6 +237,17 @@ struct EvalRun {
             timing: [("load", Double(loadEnd - loadStart) / 1e6), ("forward", first.forward * 1e3), ("backward", first.backward * 1e3)]
                 + (warm.isEmpty ? [] : [("forward_warm", median(warm.map(\.forward)) * 1e3),
                                         ("backward_warm", median(warm.map(\.backward)) * 1e3)]))
+    }
+
+    /// One evaluation, and the seconds its forward pass and its backward pass took.
+    static func timedEvaluation(_ program: LossProgram, _ inputs: [String: Tensor], _ options: EvaluationOptions) throws
+        -> (Evaluation, (forward: Double, backward: Double)) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let forward = try program.forward(inputs: inputs, options: options)
+        let forwardEnd = DispatchTime.now().uptimeNanoseconds
+        let evaluation = try forward.backward()
+        let end = DispatchTime.now().uptimeNanoseconds
+        return (evaluation, (Double(forwardEnd - start) / 1e9, Double(end - forwardEnd) / 1e9))
     }
 
     /// A missing input says how to give it.
