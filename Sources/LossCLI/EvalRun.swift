@@ -6,6 +6,7 @@ import Glibc
 #endif
 import LossKit
 import NpyIO
+import TensorIO
 
 /// `--precision`: the dtype the losses are computed in.
 enum Precision: String, ExpressibleByArgument, CaseIterable {
@@ -173,34 +174,17 @@ struct EvalRun {
             throw Self.cliError(error)
         }
         try outputs.checkKeys(gradients: planned.gradients, terms: planned.terms.map(\.name))
-        let borrowed = Set(arrays.filter { $0.array.isReadableInPlace(asFloatOf: dtype.byteSize) }.map(\.binding.name))
+        let borrowed = Set(arrays.filter { Tensor.canBorrow($0.array, as: dtype) }.map(\.binding.name))
         try InputBudget.check(arrays, dtype: dtype, budget: MemoryBudget.current(), borrowed: borrowed,
                               terms: planned.terms, gradients: planned.gradients, writesGradients: outputs.gradOut != nil)
         TestBarrier.reach("inputs-loaded")
 
         var tensors: [String: Tensor] = [:]
         for loaded in arrays {
-            let name = loaded.binding.name
             do {
-                let a = loaded.array
-                if borrowed.contains(name) {
-                    // Already the computation's layout: the tensor reads the file's bytes where
-                    // they are (mapped, or the buffer they were read or inflated into), keeping
-                    // that buffer alive; no copy into fresh memory.
-                    tensors[name] = try a.withUnsafeDataBytes { try Tensor(shape: a.shape, dtype: dtype, borrowing: $0, owner: a.buffer) }
-                } else {
-                    // Converted straight into the tensor's memory (one allocation, which fails
-                    // as an error rather than a trap).
-                    tensors[name] = try Tensor(shape: a.shape, dtype: dtype) { raw in
-                        if dtype == .float64 {
-                            try a.convert(into: raw.bindMemory(to: Double.self))
-                        } else {
-                            try a.convert(into: raw.bindMemory(to: Float.self))
-                        }
-                    }
-                }
+                tensors[loaded.binding.name] = try Tensor(npy: loaded.array, dtype: dtype)
             } catch {
-                throw CLIError("input \"\(name)\" (\(loaded.binding.location)): \(error)")
+                throw CLIError("input \"\(loaded.binding.name)\" (\(loaded.binding.location)): \(error)")
             }
         }
         let loadEnd = DispatchTime.now().uptimeNanoseconds
@@ -266,18 +250,6 @@ struct EvalRun {
         let floats = arrays.filter(\.isFloat)
         return !floats.isEmpty && floats.allSatisfy { $0.array.dtype.itemSize == 8 } ? .float64 : .float32
     }
-}
-
-/// The array of a tensor in its own dtype, for `.npz` output: one copy of the tensor's memory
-/// (going through `toFloat32()` made two, each into fresh pages; perf showed the copies and
-/// their page faults as ~20% of an `eval --grad-out` on 4×3×256×256).
-func npyArray(_ tensor: Tensor) -> NpyArray {
-    if tensor.dtype == .float64 {
-        if let a = try? tensor.withUnsafeBufferPointer(as: Double.self, { NpyArray(float64: $0, shape: tensor.shape) }) { return a }
-        return NpyArray(float64: tensor.toFloat64(), shape: tensor.shape)
-    }
-    if let a = try? tensor.withUnsafeBufferPointer(as: Float.self, { NpyArray(float32: $0, shape: tensor.shape) }) { return a }
-    return NpyArray(float32: tensor.toFloat32(), shape: tensor.shape)
 }
 
 /// The median (mean of the middle two for an even count); 0 for none.
