@@ -1,4 +1,3 @@
-import ArgumentParser
 import Dispatch
 import Foundation
 #if canImport(Glibc)
@@ -7,103 +6,6 @@ import Glibc
 import LossKit
 import NpyIO
 import TensorIO
-
-/// `--precision`: the dtype the losses are computed in.
-enum Precision: String, ExpressibleByArgument, CaseIterable {
-    case f32, f64
-
-    var dtype: DType { self == .f32 ? .float32 : .float64 }
-}
-
-/// How the computation runs, shared by `eval` and `check`.
-struct ComputeOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "Compute in float32 or float64 (default: f64 when every floating-point input is float64, else f32).",
-        valueName: "f32|f64"))
-    var precision: Precision?
-
-    // `.unconditional`: `--seed -1` and `--threads -1` reach validate() and get a message
-    // about the value, instead of "-1" being taken for an option ("Missing value").
-    @Option(name: .customLong("seed"), parsing: .unconditional, help: ArgumentHelp(
-        "Seed for losses that draw random numbers (none of the built-in losses do; accepted for scripts).",
-        valueName: "N"))
-    var seedText: String?
-
-    @Option(name: .customLong("threads"), parsing: .unconditional,
-            help: ArgumentHelp("Worker threads (results do not depend on it).", valueName: "N"))
-    var threadsText: String?
-
-    /// `--seed`: a whole number from 0 to 2^64 - 1, as torch.manual_seed takes.
-    var seed: UInt64? { seedText.flatMap { UInt64($0) } }
-    var threads: Int? { threadsText.flatMap { Int($0) } }
-
-    func validate() throws {
-        if let seedText, UInt64(seedText) == nil {
-            throw ValidationError("--seed \(seedText): expected a whole number from 0 to 18446744073709551615")
-        }
-        if let threadsText {
-            guard let n = Int(threadsText), n >= 1, n <= 1024 else {
-                throw ValidationError("--threads \(threadsText): expected a whole number of threads from 1 to 1024")
-            }
-        }
-    }
-
-    /// Applies `--threads` to the engine.
-    func applyRuntime() {
-        if let threads { LossKitRuntime.threads = threads }
-    }
-}
-
-/// Gradient norms as `eval` reports them (the full arrays go to `--grad-out`).
-struct GradientSummary {
-    /// `"total"` or a term name.
-    var owner: String
-    var input: String
-    var tensor: Tensor
-    var shape: [Int] { tensor.shape }
-    /// sqrt(sum g²), accumulated in float64.
-    var l2: Double
-    /// max |g|; NaN when an element is NaN.
-    var maxAbs: Double
-
-    init(owner: String, input: String, tensor: Tensor) {
-        self.owner = owner
-        self.input = input
-        self.tensor = tensor
-        let stats = tensor.dtype == .float64
-            ? (try? tensor.withUnsafeBufferPointer(as: Double.self, GradientSummary.norms))
-            : (try? tensor.withUnsafeBufferPointer(as: Float.self, GradientSummary.norms))
-        (l2, maxAbs) = stats ?? (.nan, .nan)
-    }
-
-    /// sqrt(Σ g²) and max |g| in one pass, accumulated in float64; NaN propagates to both.
-    /// Eight independent lanes without branches (the compiler vectorises it; the former
-    /// one-accumulator loop with a NaN branch was ~9% of an `eval` on 8×3×512×512, perf).
-    /// A NaN makes its lane's sum NaN (squares are never -inf), so the sum tells whether one was seen.
-    @inline(__always)
-    static func norms<T: BinaryFloatingPoint>(_ values: UnsafeBufferPointer<T>) -> (Double, Double) {
-        guard let base = values.baseAddress else { return (0, 0) }
-        let n = values.count
-        var s = SIMD8<Double>(repeating: 0), m = SIMD8<Double>(repeating: 0)
-        var i = 0
-        while i + 8 <= n {
-            var d = SIMD8<Double>()
-            for k in 0..<8 { d[k] = Double(base[i + k]) }
-            s.addProduct(d, d)
-            let a = d.replacing(with: -d, where: d .< 0)
-            m.replace(with: a, where: a .> m)
-            i += 8
-        }
-        var sum = s.sum(), maxAbs = m.max()
-        while i < n {
-            let d = Double(base[i])
-            sum += d * d
-            if abs(d) > maxAbs { maxAbs = abs(d) }
-            i += 1
-        }
-        return (sum.squareRoot(), sum.isNaN ? .nan : maxAbs)
-    }
-}
 
 /// Everything one evaluation produced, in the order it is reported.
 struct EvalReport {
@@ -250,11 +152,4 @@ struct EvalRun {
         let floats = arrays.filter(\.isFloat)
         return !floats.isEmpty && floats.allSatisfy { $0.array.dtype.itemSize == 8 } ? .float64 : .float32
     }
-}
-
-/// The median (mean of the middle two for an even count); 0 for none.
-func median(_ xs: [Double]) -> Double {
-    let s = xs.sorted()
-    guard !s.isEmpty else { return 0 }
-    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
