@@ -194,6 +194,19 @@ final class RegistryTests: XCTestCase {
         }
     }
 
+    /// The pixel losses are one generic type, one criterion each: declared under MMagic's names,
+    /// and only those that are fused sums of their inputs say so.
+    func testPixelLossesAreOneTypePerCriterion() {
+        XCTAssertEqual(([L1Loss.self, MSELoss.self, CharbonnierLoss.self, L1CompositionLoss.self,
+                        MSECompositionLoss.self, CharbonnierCompLoss.self] as [LossModule.Type]).map { $0.declaration.name },
+                       ["L1Loss", "MSELoss", "CharbonnierLoss", "L1CompositionLoss", "MSECompositionLoss", "CharbonnierCompLoss"])
+        XCTAssertEqual([L1Loss.forwardIsFusedSums, MSELoss.forwardIsFusedSums, CharbonnierLoss.forwardIsFusedSums],
+                       [true, true, true])
+        XCTAssertEqual([L1CompositionLoss.forwardIsFusedSums, MSECompositionLoss.forwardIsFusedSums, CharbonnierCompLoss.forwardIsFusedSums],
+                       [false, false, false])
+        XCTAssertEqual(ParameterDeclaration.reduction.allowedValues, ["none", "mean", "sum"])
+    }
+
     func testConfigShapeErrors() {
         let cases: [(String, String)] = [
             (#"[1]"#, "the config must be a JSON object, found a list"),

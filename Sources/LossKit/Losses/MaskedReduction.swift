@@ -23,11 +23,13 @@ public struct MaskedReduction {
         self.sampleWise = sampleWise
     }
 
-    /// Reads `reduction` and `sample_wise` (when declared) from decoded parameters.
+    /// Reads `reduction` and `sample_wise` (when declared) from decoded parameters. The value
+    /// of `reduction` was checked (with its config path) against the declaration's choice,
+    /// `ParameterDeclaration.reduction`, whose values are `Reduction`'s cases.
     public init(parameters p: LossParameters) throws {
         let name = try p.string("reduction")
         guard let r = Reduction(rawValue: name) else {
-            throw LossError.config(path: "reduction", message: "unsupported reduction \"\(name)\"; allowed: none, mean, sum")
+            throw LossError.config(path: "reduction", message: "\"\(name)\" is not a Reduction: \(p.declaration.name) must declare reduction as ParameterDeclaration.reduction")
         }
         reduction = r
         sampleWise = p.declaration.parameter("sample_wise") != nil ? try p.bool("sample_wise") : false
