@@ -64,9 +64,9 @@ extension LossTerm {
 }
 
 extension LossProgram {
-    /// What `forward` and `backward` will report, known before anything is computed (so that output files
-    /// can be checked first): the reported term names after same-name summing, and the
-    /// gradient entries (`"total"` first, then each term, unless `termGradients` is off) with
+    /// What `forward` and `backward()` will report, known before anything is computed (so
+    /// that output files can be checked first): the reported term names after same-name
+    /// summing, and the gradient entries (`"total"` first, then each term, unless `termGradients` is off) with
     /// the inputs each is taken with respect to, in `Evaluation.gradientOrder`'s order. A type
     /// with parts gives `NAME.PART` for each part it declares; a part switched off (weight 0)
     /// is planned but then absent, so the plan is what the evaluation reports or a superset.
