@@ -57,7 +57,7 @@ public struct PixelLoss<Criterion: PixelCriterion>: LossModule {
     }
 }
 
-let pixelInputs: [InputDeclaration] = [
+private let pixelInputs: [InputDeclaration] = [
     .tensor("pred", doc: "Prediction (N,C,H,W)."),
     .tensor("target", doc: "Ground truth, same shape as pred."),
     .tensor("weight", optional: true, doc: "Element-wise weight (N,1|C,H,W)."),
