@@ -42,10 +42,12 @@ let package = Package(
         .target(name: "CFault", path: "Sources/CFault", cSettings: cpuCheck),
         .target(name: "NpyIO", dependencies: ["CZlib", "CFault"], swiftSettings: fast),
         .target(name: "LossKit", dependencies: ["CFault"], swiftSettings: fast),
+        // NpyArray <-> Tensor, so that neither NpyIO nor LossKit knows the other.
+        .target(name: "TensorIO", dependencies: ["NpyIO", "LossKit"], swiftSettings: fast),
         .executableTarget(
             name: "LossCLI",
             dependencies: [
-                "NpyIO", "LossKit",
+                "NpyIO", "LossKit", "TensorIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast
@@ -55,6 +57,7 @@ let package = Package(
         .testTarget(name: "NpyIOTests", dependencies: ["NpyIO", "CFault"]),
         .testTarget(name: "LossKitTests", dependencies: ["LossKit", "NpyIO"]),
         .testTarget(name: "LossCLITests", dependencies: ["NpyIO", "LossCLI"]),
+        .testTarget(name: "TensorIOTests", dependencies: ["TensorIO", "NpyIO", "LossKit"]),
     ],
     swiftLanguageModes: [.v5]
 )

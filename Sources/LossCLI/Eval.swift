@@ -68,8 +68,8 @@ extension LossCLI {
 
             let writeStart = DispatchTime.now().uptimeNanoseconds
             if !outputs.requested.isEmpty {
-                try outputs.write(gradients: gradOut == nil ? [] : report.gradients.map { ("\($0.owner)/\($0.input)", npyArray($0.tensor)) },
-                                  values: valuesOut == nil ? [] : report.terms.map { ($0.name, npyArray($0.value)) })
+                try outputs.write(gradients: gradOut == nil ? [] : report.gradients.map { ("\($0.owner)/\($0.input)", NpyArray(tensor: $0.tensor)) },
+                                  values: valuesOut == nil ? [] : report.terms.map { ($0.name, NpyArray(tensor: $0.value)) })
             }
             report.timing.append(("write", Double(DispatchTime.now().uptimeNanoseconds - writeStart) / 1e6))
 

@@ -1,4 +1,3 @@
-import ArgumentParser
 import Dispatch
 import Foundation
 #if canImport(Glibc)
@@ -6,103 +5,7 @@ import Glibc
 #endif
 import LossKit
 import NpyIO
-
-/// `--precision`: the dtype the losses are computed in.
-enum Precision: String, ExpressibleByArgument, CaseIterable {
-    case f32, f64
-
-    var dtype: DType { self == .f32 ? .float32 : .float64 }
-}
-
-/// How the computation runs, shared by `eval` and `check`.
-struct ComputeOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "Compute in float32 or float64 (default: f64 when every floating-point input is float64, else f32).",
-        valueName: "f32|f64"))
-    var precision: Precision?
-
-    // `.unconditional`: `--seed -1` and `--threads -1` reach validate() and get a message
-    // about the value, instead of "-1" being taken for an option ("Missing value").
-    @Option(name: .customLong("seed"), parsing: .unconditional, help: ArgumentHelp(
-        "Seed for losses that draw random numbers (none of the built-in losses do; accepted for scripts).",
-        valueName: "N"))
-    var seedText: String?
-
-    @Option(name: .customLong("threads"), parsing: .unconditional,
-            help: ArgumentHelp("Worker threads (results do not depend on it).", valueName: "N"))
-    var threadsText: String?
-
-    /// `--seed`: a whole number from 0 to 2^64 - 1, as torch.manual_seed takes.
-    var seed: UInt64? { seedText.flatMap { UInt64($0) } }
-    var threads: Int? { threadsText.flatMap { Int($0) } }
-
-    func validate() throws {
-        if let seedText, UInt64(seedText) == nil {
-            throw ValidationError("--seed \(seedText): expected a whole number from 0 to 18446744073709551615")
-        }
-        if let threadsText {
-            guard let n = Int(threadsText), n >= 1, n <= 1024 else {
-                throw ValidationError("--threads \(threadsText): expected a whole number of threads from 1 to 1024")
-            }
-        }
-    }
-
-    /// Applies `--threads` to the engine.
-    func applyRuntime() {
-        if let threads { LossKitRuntime.threads = threads }
-    }
-}
-
-/// Gradient norms as `eval` reports them (the full arrays go to `--grad-out`).
-struct GradientSummary {
-    /// `"total"` or a term name.
-    var owner: String
-    var input: String
-    var tensor: Tensor
-    var shape: [Int] { tensor.shape }
-    /// sqrt(sum g²), accumulated in float64.
-    var l2: Double
-    /// max |g|; NaN when an element is NaN.
-    var maxAbs: Double
-
-    init(owner: String, input: String, tensor: Tensor) {
-        self.owner = owner
-        self.input = input
-        self.tensor = tensor
-        let stats = tensor.dtype == .float64
-            ? (try? tensor.withUnsafeBufferPointer(as: Double.self, GradientSummary.norms))
-            : (try? tensor.withUnsafeBufferPointer(as: Float.self, GradientSummary.norms))
-        (l2, maxAbs) = stats ?? (.nan, .nan)
-    }
-
-    /// sqrt(Σ g²) and max |g| in one pass, accumulated in float64; NaN propagates to both.
-    /// Eight independent lanes without branches (the compiler vectorises it; the former
-    /// one-accumulator loop with a NaN branch was ~9% of an `eval` on 8×3×512×512, perf).
-    /// A NaN makes its lane's sum NaN (squares are never -inf), so the sum tells whether one was seen.
-    @inline(__always)
-    static func norms<T: BinaryFloatingPoint>(_ values: UnsafeBufferPointer<T>) -> (Double, Double) {
-        guard let base = values.baseAddress else { return (0, 0) }
-        let n = values.count
-        var s = SIMD8<Double>(repeating: 0), m = SIMD8<Double>(repeating: 0)
-        var i = 0
-        while i + 8 <= n {
-            var d = SIMD8<Double>()
-            for k in 0..<8 { d[k] = Double(base[i + k]) }
-            s.addProduct(d, d)
-            let a = d.replacing(with: -d, where: d .< 0)
-            m.replace(with: a, where: a .> m)
-            i += 8
-        }
-        var sum = s.sum(), maxAbs = m.max()
-        while i < n {
-            let d = Double(base[i])
-            sum += d * d
-            if abs(d) > maxAbs { maxAbs = abs(d) }
-            i += 1
-        }
-        return (sum.squareRoot(), sum.isNaN ? .nan : maxAbs)
-    }
-}
+import TensorIO
 
 /// Everything one evaluation produced, in the order it is reported.
 struct EvalReport {
@@ -173,34 +76,17 @@ struct EvalRun {
             throw Self.cliError(error)
         }
         try outputs.checkKeys(gradients: planned.gradients, terms: planned.terms.map(\.name))
-        let borrowed = Set(arrays.filter { $0.array.isReadableInPlace(asFloatOf: dtype.byteSize) }.map(\.binding.name))
+        let borrowed = Set(arrays.filter { Tensor.canBorrow($0.array, as: dtype) }.map(\.binding.name))
         try InputBudget.check(arrays, dtype: dtype, budget: MemoryBudget.current(), borrowed: borrowed,
                               terms: planned.terms, gradients: planned.gradients, writesGradients: outputs.gradOut != nil)
         TestBarrier.reach("inputs-loaded")
 
         var tensors: [String: Tensor] = [:]
         for loaded in arrays {
-            let name = loaded.binding.name
             do {
-                let a = loaded.array
-                if borrowed.contains(name) {
-                    // Already the computation's layout: the tensor reads the file's bytes where
-                    // they are (mapped, or the buffer they were read or inflated into), keeping
-                    // that buffer alive; no copy into fresh memory.
-                    tensors[name] = try a.withUnsafeDataBytes { try Tensor(shape: a.shape, dtype: dtype, borrowing: $0, owner: a.buffer) }
-                } else {
-                    // Converted straight into the tensor's memory (one allocation, which fails
-                    // as an error rather than a trap).
-                    tensors[name] = try Tensor(shape: a.shape, dtype: dtype) { raw in
-                        if dtype == .float64 {
-                            try a.convert(into: raw.bindMemory(to: Double.self))
-                        } else {
-                            try a.convert(into: raw.bindMemory(to: Float.self))
-                        }
-                    }
-                }
+                tensors[loaded.binding.name] = try Tensor(npy: loaded.array, dtype: dtype)
             } catch {
-                throw CLIError("input \"\(name)\" (\(loaded.binding.location)): \(error)")
+                throw CLIError("input \"\(loaded.binding.name)\" (\(loaded.binding.location)): \(error)")
             }
         }
         let loadEnd = DispatchTime.now().uptimeNanoseconds
@@ -209,15 +95,13 @@ struct EvalRun {
         var first: (forward: Double, backward: Double) = (0, 0)
         var warm: [(forward: Double, backward: Double)] = []
         do {
-            let e = try program.evaluate(inputs: tensors, options: options)
-            first = (e.forwardSeconds, e.backwardSeconds)
-            last = e
+            (last, first) = try Self.timedEvaluation(program, tensors, options)
             for _ in 1..<max(repeats, 1) {
                 // The previous run's tensors are released first, so later runs reuse its memory
                 // (warm), and the peak stays that of one run.
                 last = nil
-                let e = try program.evaluate(inputs: tensors, options: options)
-                warm.append((e.forwardSeconds, e.backwardSeconds))
+                let (e, seconds) = try Self.timedEvaluation(program, tensors, options)
+                warm.append(seconds)
                 last = e
             }
         } catch let error as LossError {
@@ -241,6 +125,17 @@ struct EvalRun {
                                         ("backward_warm", median(warm.map(\.backward)) * 1e3)]))
     }
 
+    /// One evaluation, and the seconds its forward pass and its backward pass took.
+    static func timedEvaluation(_ program: LossProgram, _ inputs: [String: Tensor], _ options: EvaluationOptions) throws
+        -> (Evaluation, (forward: Double, backward: Double)) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let forward = try program.forward(inputs: inputs, options: options)
+        let forwardEnd = DispatchTime.now().uptimeNanoseconds
+        let evaluation = try forward.backward()
+        let end = DispatchTime.now().uptimeNanoseconds
+        return (evaluation, (Double(forwardEnd - start) / 1e9, Double(end - forwardEnd) / 1e9))
+    }
+
     /// A missing input says how to give it.
     static func cliError(_ error: LossError) -> CLIError {
         if case let .missingInput(input, _, _, _) = error {
@@ -257,23 +152,4 @@ struct EvalRun {
         let floats = arrays.filter(\.isFloat)
         return !floats.isEmpty && floats.allSatisfy { $0.array.dtype.itemSize == 8 } ? .float64 : .float32
     }
-}
-
-/// The array of a tensor in its own dtype, for `.npz` output: one copy of the tensor's memory
-/// (going through `toFloat32()` made two, each into fresh pages; perf showed the copies and
-/// their page faults as ~20% of an `eval --grad-out` on 4×3×256×256).
-func npyArray(_ tensor: Tensor) -> NpyArray {
-    if tensor.dtype == .float64 {
-        if let a = try? tensor.withUnsafeBufferPointer(as: Double.self, { NpyArray(float64: $0, shape: tensor.shape) }) { return a }
-        return NpyArray(float64: tensor.toFloat64(), shape: tensor.shape)
-    }
-    if let a = try? tensor.withUnsafeBufferPointer(as: Float.self, { NpyArray(float32: $0, shape: tensor.shape) }) { return a }
-    return NpyArray(float32: tensor.toFloat32(), shape: tensor.shape)
-}
-
-/// The median (mean of the middle two for an even count); 0 for none.
-func median(_ xs: [Double]) -> Double {
-    let s = xs.sorted()
-    guard !s.isEmpty else { return 0 }
-    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }

@@ -98,3 +98,29 @@ final class CheckRuleAndInputSpecTests: XCTestCase {
         XCTAssertEqual(editDistance([], Array("abc")), 3)
     }
 }
+
+/// The config's `"inputs"`, which the CLI alone reads (`LoadedConfig.load`).
+final class ConfigInputsTests: XCTestCase {
+    func testConfigInputsAreReadInOrderAndLeftOutOfTheLosses() throws {
+        let demo = try LoadedConfig.load(EvalHarness.root.appendingPathComponent("fixtures/demo/loss.json").path)
+        XCTAssertEqual(demo.inputs.map(\.name), ["pred", "target", "weight"])
+        XCTAssertNil(demo.losses["inputs"])
+        let shorthand = try LoadedConfig.load(#"{"type": "DiscShiftLoss", "inputs": {"x": "d/x.npy"}}"#)
+        XCTAssertEqual(shorthand.inputs.map(\.name), ["x"])
+        // JSON text: relative to the current folder, so the path stays as written.
+        XCTAssertEqual(shorthand.inputs.map(\.location), [.npy(path: "d/x.npy")])
+        XCTAssertNil(shorthand.losses["inputs"])
+    }
+
+    func testConfigInputsErrors() {
+        let cases: [(String, String)] = [
+            (#"{"losses": {"a": {"type": "L1Loss"}}, "inputs": {"pred": 3}}"#, #"key "inputs.pred": expected a path string, found an integer"#),
+            (#"{"type": "L1Loss", "inputs": ["p.npy"]}"#, #"key "inputs": expected an object {"NAME": "PATH"}, found a list"#),
+        ]
+        for (text, message) in cases {
+            XCTAssertThrowsError(try LoadedConfig.load(text), text) { e in
+                XCTAssertTrue("\(e)".contains(message), "\(text): \(e)")
+            }
+        }
+    }
+}

@@ -27,6 +27,19 @@ struct MyMSELoss: LossModule {
     }
 }
 
+struct MyL1Criterion: PixelCriterion {
+    static let declaration = LossTypeDeclaration(
+        name: "MyL1Loss", summary: "Mean absolute error, masked and reduced.",
+        parameters: [.lossWeight(), .reduction, .sampleWise],
+        inputs: [.tensor("pred", doc: "Prediction (N,C,H,W)."),
+                 .tensor("target", doc: "Ground truth, same shape."),
+                 .tensor("weight", optional: true, doc: "Element-wise weight (N,1|C,H,W).")])
+
+    init(parameters p: LossParameters) throws {}
+
+    func callAsFunction(_ pred: Fused, _ target: Fused) -> Fused { (pred - target).abs() }
+}
+
 struct MyDiscShiftLoss: LossModule {
     static let declaration = LossTypeDeclaration(
         name: "MyDiscShiftLoss", summary: "Disc shift: pred^2 * loss_weight, element-wise.",
@@ -50,6 +63,7 @@ final class LossCustomGuideTests: XCTestCase {
     override func setUp() {
         LossRegistry.register(MyMSELoss.self)
         LossRegistry.register(MyDiscShiftLoss.self)
+        LossRegistry.register(PixelLoss<MyL1Criterion>.self)
     }
 
     func testGuideCodeIsThisFile() throws {
@@ -57,7 +71,7 @@ final class LossCustomGuideTests: XCTestCase {
         let guide = try String(contentsOf: root.appendingPathComponent("docs/custom-loss.md"), encoding: .utf8)
         let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
         let blocks = guide.components(separatedBy: "```swift\n").dropFirst().compactMap { $0.components(separatedBy: "```").first }
-        XCTAssertEqual(blocks.count, 2)
+        XCTAssertEqual(blocks.count, 3)
         for block in blocks {
             XCTAssertTrue(source.contains(block), "a swift block of docs/custom-loss.md is not in this test:\n\(block)")
             XCTAssertLessThan(block.split(separator: "\n").count, 30)
@@ -75,26 +89,34 @@ final class LossCustomGuideTests: XCTestCase {
         ]
     }
 
-    func testMyMSELossMatchesBuiltInMSELoss() throws {
+    /// `body(mine, builtIn, dtype, label)`: the guide's type and a built-in one, each the
+    /// term `pixel_loss` with loss_weight 0.5, on every dtype, reduction and sample_wise.
+    func compare(_ mine: String, with builtIn: String, _ body: (Evaluation, Evaluation, DType, String) throws -> Void) throws {
         for dtype in [DType.float32, .float64] {
             for reduction in ["none", "mean", "sum"] {
                 for sampleWise in [false, true] {
                     let params = #""loss_weight": 0.5, "reduction": "\#(reduction)", "sample_wise": \#(sampleWise)"#
-                    let mine = try LossProgram(jsonText: #"{"losses": {"pixel_loss": {"type": "MyMSELoss", \#(params)}}}"#)
-                    let builtIn = try LossProgram(jsonText: #"{"losses": {"pixel_loss": {"type": "MSELoss", \#(params)}}}"#)
-                    let a = try mine.evaluate(inputs: tensors(dtype)), b = try builtIn.evaluate(inputs: tensors(dtype))
-                    // The guide's loss is the tensor form of @masked_loss; the built-in MSELoss the
-                    // fused form: same values, gradients equal up to a few ulps (the weight's
-                    // gradient is summed back from its expansion in a different order).
-                    XCTAssertEqual(a.terms[0].value.toFloat64(), b.terms[0].value.toFloat64())
-                    XCTAssertEqual(a.total, b.total)
-                    let ulps = 4 * (dtype == .float64 ? Double.ulpOfOne : Double(Float.ulpOfOne))
-                    for input in ["pred", "target", "weight"] {
-                        let ga = a.gradients["total"]?[input]?.toFloat64() ?? [], gb = b.gradients["total"]?[input]?.toFloat64() ?? []
-                        let scale = gb.map { Swift.abs($0) }.max() ?? 0
-                        XCTAssertEqual(ga, gb, accuracy: ulps * scale, "\(input) \(reduction) sample_wise=\(sampleWise) \(dtype)")
-                    }
+                    let a = try LossProgram(jsonText: #"{"losses": {"pixel_loss": {"type": "\#(mine)", \#(params)}}}"#)
+                    let b = try LossProgram(jsonText: #"{"losses": {"pixel_loss": {"type": "\#(builtIn)", \#(params)}}}"#)
+                    try body(try a.evaluate(inputs: tensors(dtype)), try b.evaluate(inputs: tensors(dtype)), dtype,
+                             "\(reduction) sample_wise=\(sampleWise) \(dtype)")
                 }
+            }
+        }
+    }
+
+    func testMyMSELossMatchesBuiltInMSELoss() throws {
+        try compare("MyMSELoss", with: "MSELoss") { a, b, dtype, label in
+            // The guide's loss is the tensor form of @masked_loss; the built-in MSELoss the
+            // fused form: same values, gradients equal up to a few ulps (the weight's
+            // gradient is summed back from its expansion in a different order).
+            XCTAssertEqual(a.terms[0].value.toFloat64(), b.terms[0].value.toFloat64())
+            XCTAssertEqual(a.total, b.total)
+            let ulps = 4 * (dtype == .float64 ? Double.ulpOfOne : Double(Float.ulpOfOne))
+            for input in ["pred", "target", "weight"] {
+                let ga = a.gradients["total"]?[input]?.toFloat64() ?? [], gb = b.gradients["total"]?[input]?.toFloat64() ?? []
+                let scale = gb.map { Swift.abs($0) }.max() ?? 0
+                XCTAssertEqual(ga, gb, accuracy: ulps * scale, "\(input) \(label)")
             }
         }
         // Hand-checked number: MSE of (1, 3) against (0, 0) with weight 0.5 is 0.5 · (1 + 9) / 2.
@@ -104,6 +126,21 @@ final class LossCustomGuideTests: XCTestCase {
         XCTAssertEqual(e.gradients["loss"]?["pred"]?.toFloat64(), [0.5, 1.5])
         XCTAssertThrowsError(try LossProgram(jsonText: #"{"losses": {"pixel_loss": {"type": "MyMSELoss", "reduction": "avg"}}}"#)) { e in
             XCTAssertEqual("\(e)", "losses.pixel_loss.reduction: unsupported reduction \"avg\" for MyMSELoss; allowed: none, mean, sum")
+        }
+    }
+
+    /// The guide's criterion makes the same loss as the built-in L1Loss: same code path, so
+    /// the same values and gradients, bit for bit.
+    func testMyL1CriterionMatchesBuiltInL1Loss() throws {
+        XCTAssertTrue(PixelLoss<MyL1Criterion>.forwardIsFusedSums)
+        try compare("MyL1Loss", with: "L1Loss") { a, b, _, label in
+            XCTAssertEqual(a.terms[0].value.toFloat64(), b.terms[0].value.toFloat64(), label)
+            for input in ["pred", "target", "weight"] {
+                XCTAssertEqual(a.gradients["total"]?[input]?.toFloat64(), b.gradients["total"]?[input]?.toFloat64(), "\(input) \(label)")
+            }
+        }
+        XCTAssertThrowsError(try LossProgram(jsonText: #"{"losses": {"pixel_loss": {"type": "MyL1Loss", "reduction": "avg"}}}"#)) { e in
+            XCTAssertEqual("\(e)", "losses.pixel_loss.reduction: unsupported reduction \"avg\" for MyL1Loss; allowed: none, mean, sum")
         }
     }
 

@@ -71,7 +71,6 @@ final class RegistryTests: XCTestCase {
         let text = try String(contentsOf: LossFixtures.root.appendingPathComponent("fixtures/demo/loss.json"), encoding: .utf8)
         let program = try LossProgram(jsonText: text)
         XCTAssertEqual(program.terms.map(\.name), ["pixel_loss", "mse_loss", "charbonnier_loss"])
-        XCTAssertEqual(program.inputPaths.map(\.name), ["pred", "target", "weight"])
         XCTAssertEqual(program.requiredInputs, ["pred", "target"])
         XCTAssertEqual(program.optionalInputs, ["weight"])
         let e = try program.evaluate(inputs: ["pred": pred, "target": target, "weight": weight])
@@ -149,8 +148,8 @@ final class RegistryTests: XCTestCase {
         let shorthand = try LossProgram(jsonText: #"{"type": "DiscShiftLoss", "loss_weight": 0.5}"#)
         XCTAssertEqual(shorthand.terms.map(\.name), ["loss"])
         let withInputs = try LossProgram(jsonText: #"{"type": "DiscShiftLoss", "inputs": {"x": "d/x.npy"}}"#)
-        XCTAssertEqual(withInputs.inputPaths.map(\.name), ["x"])
-        XCTAssertEqual(withInputs.inputPaths.map(\.path), ["d/x.npy"])
+        // The shorthand's "inputs" are the caller's (the CLI reads them): not a parameter.
+        XCTAssertEqual(withInputs.terms.map(\.name), ["loss"])
         let e = try shorthand.evaluate(inputs: ["x": x, "unused": x], options: .init(wrt: ["x", "unused"]))
         XCTAssertEqual(e.total, 0.5 * (9 + 1) / 2)
         XCTAssertEqual(e.gradients["loss"]?["x"]?.toFloat64(), [1.5, -0.5])
@@ -195,6 +194,19 @@ final class RegistryTests: XCTestCase {
         }
     }
 
+    /// The pixel losses are one generic type, one criterion each: declared under MMagic's names,
+    /// and only those that are fused sums of their inputs say so.
+    func testPixelLossesAreOneTypePerCriterion() {
+        XCTAssertEqual(([L1Loss.self, MSELoss.self, CharbonnierLoss.self, L1CompositionLoss.self,
+                        MSECompositionLoss.self, CharbonnierCompLoss.self] as [LossModule.Type]).map { $0.declaration.name },
+                       ["L1Loss", "MSELoss", "CharbonnierLoss", "L1CompositionLoss", "MSECompositionLoss", "CharbonnierCompLoss"])
+        XCTAssertEqual([L1Loss.forwardIsFusedSums, MSELoss.forwardIsFusedSums, CharbonnierLoss.forwardIsFusedSums],
+                       [true, true, true])
+        XCTAssertEqual([L1CompositionLoss.forwardIsFusedSums, MSECompositionLoss.forwardIsFusedSums, CharbonnierCompLoss.forwardIsFusedSums],
+                       [false, false, false])
+        XCTAssertEqual(ParameterDeclaration.reduction.allowedValues, ["none", "mean", "sum"])
+    }
+
     func testConfigShapeErrors() {
         let cases: [(String, String)] = [
             (#"[1]"#, "the config must be a JSON object, found a list"),
@@ -205,13 +217,11 @@ final class RegistryTests: XCTestCase {
             (#"{"losses": {"a": {"type": "L1Loss", "reduction": "avg"}}}"#,
              "losses.a.reduction: unsupported reduction \"avg\" for L1Loss; allowed: none, mean, sum"),
             (#"{"losses": {"a": {"type": "L1Loss", "weight": 2}}}"#, "losses.a.weight: L1Loss has no parameter \"weight\""),
-            (#"{"losses": {"a": {"type": "L1Loss"}}, "inputs": {"pred": 3}}"#, "inputs.pred: must be a path string, found an integer"),
             (#"{"type": "TransferalPerceptualLoss", "data_info": {"maps": "m"}}"#, "data_info.maps: \"maps\" is a list argument"),
             (#"{"type": "L1Loss", "data_info": {"pred": ["a"]}}"#, "data_info.pred: must be an input name (string), found a list"),
             (#"{"type": "L1Loss", "sample_wise": 1}"#, "sample_wise: L1Loss parameter \"sample_wise\" must be true or false, found an integer 1"),
             (#"{"losses": {"a": {"type": "L1Loss",}}}"#, "invalid JSON at line 1, column 36"),
             (#"{"losses": {}}"#, "losses: no loss is configured"),
-            (#"{"type": "L1Loss", "inputs": ["p.npy"]}"#, "inputs: must be an object {NAME: PATH}, found a list"),
         ]
         for (text, message) in cases {
             XCTAssertThrowsError(try LossProgram(jsonText: text), text) { e in

@@ -11,7 +11,7 @@ struct Composition {
     ]
     static let parameters: [ParameterDeclaration] = [.lossWeight(), .reduction, .sampleWise]
 
-    static func loss(_ x: LossInputs, reducer: MaskedReduction, lossWeight: Double,
+    static func loss(_ x: LossInputs, reducer: MaskedReduction,
                      elementwise: @escaping (Fused, Fused) -> Fused) throws -> Tensor {
         let alpha = try x.tensor("pred_alpha"), fg = try x.tensor("fg"), bg = try x.tensor("bg")
         let ori = try x.tensor("ori_merged")
@@ -36,60 +36,60 @@ struct Composition {
             }
         }
         return try reducer(merged, ori, weight: weight, predName: "composed pred_alpha*fg+(1-pred_alpha)*bg",
-                           targetName: "ori_merged", fused: elementwise) * lossWeight
+                           targetName: "ori_merged", fused: elementwise)
     }
 }
 
-/// L1 composition loss — MMagic `L1CompositionLoss`: L1Loss of the composed image.
-public struct L1CompositionLoss: LossModule {
+/// The criterion of a composition loss: `Base`'s element-wise function, applied to the
+/// composed image against `ori_merged` (Composition). Its forward composes first, so it is not
+/// fused sums of its inputs alone.
+public protocol CompositionCriterion: PixelCriterion {
+    associatedtype Base: PixelCriterion
+    var base: Base { get }
+    init(base: Base)
+}
+
+extension CompositionCriterion {
+    public static var forwardIsFusedSums: Bool { false }
+
+    public init(parameters p: LossParameters) throws { self.init(base: try Base(parameters: p)) }
+    public func callAsFunction(_ p: Fused, _ t: Fused) -> Fused { base(p, t) }
+    public func loss(_ x: LossInputs, reducer: MaskedReduction) throws -> Tensor {
+        try Composition.loss(x, reducer: reducer, elementwise: callAsFunction)
+    }
+}
+
+public struct L1CompositionCriterion: CompositionCriterion {
     public static let declaration = LossTypeDeclaration(
         name: "L1CompositionLoss", summary: "L1 loss of alpha*fg + (1-alpha)*bg against the original merged image.",
         details: "merged = pred_alpha*fg + (1-pred_alpha)*bg; loss_weight * l1(merged, ori_merged, weight expanded to 3 channels).",
         parameters: Composition.parameters, inputs: Composition.inputs)
-    public var lossWeight: Double
-    public var reducer: MaskedReduction
-    public init(parameters p: LossParameters) throws {
-        lossWeight = try p.double("loss_weight")
-        reducer = try MaskedReduction(parameters: p)
-    }
-    public func forward(_ x: LossInputs) throws -> LossOutput {
-        .value(try Composition.loss(x, reducer: reducer, lossWeight: lossWeight, elementwise: PixelCriterion.l1))
-    }
+    public let base: L1Criterion
+    public init(base: L1Criterion = L1Criterion()) { self.base = base }
 }
 
-/// MSE composition loss — MMagic `MSECompositionLoss`: MSELoss of the composed image.
-public struct MSECompositionLoss: LossModule {
+public struct MSECompositionCriterion: CompositionCriterion {
     public static let declaration = LossTypeDeclaration(
         name: "MSECompositionLoss", summary: "MSE of alpha*fg + (1-alpha)*bg against the original merged image.",
         details: "merged = pred_alpha*fg + (1-pred_alpha)*bg; loss_weight * mse(merged, ori_merged, weight expanded to 3 channels).",
         parameters: Composition.parameters, inputs: Composition.inputs)
-    public var lossWeight: Double
-    public var reducer: MaskedReduction
-    public init(parameters p: LossParameters) throws {
-        lossWeight = try p.double("loss_weight")
-        reducer = try MaskedReduction(parameters: p)
-    }
-    public func forward(_ x: LossInputs) throws -> LossOutput {
-        .value(try Composition.loss(x, reducer: reducer, lossWeight: lossWeight, elementwise: PixelCriterion.mse))
-    }
+    public let base: MSECriterion
+    public init(base: MSECriterion = MSECriterion()) { self.base = base }
 }
 
-/// Charbonnier composition loss — MMagic `CharbonnierCompLoss` (eps 1e-12).
-public struct CharbonnierCompLoss: LossModule {
+public struct CharbonnierCompCriterion: CompositionCriterion {
     public static let declaration = LossTypeDeclaration(
         name: "CharbonnierCompLoss", summary: "Charbonnier loss of alpha*fg + (1-alpha)*bg against the original merged image.",
         details: "merged = pred_alpha*fg + (1-pred_alpha)*bg; loss_weight * charbonnier(merged, ori_merged, weight expanded to 3 channels, eps).",
-        parameters: Composition.parameters + [.init("eps", .float, default: .double(1e-12), doc: "Curvature near zero.")],
+        parameters: Composition.parameters + [charbonnierEps],
         inputs: Composition.inputs)
-    public var lossWeight: Double
-    public var eps: Double
-    public var reducer: MaskedReduction
-    public init(parameters p: LossParameters) throws {
-        lossWeight = try p.double("loss_weight")
-        eps = try p.double("eps")
-        reducer = try MaskedReduction(parameters: p)
-    }
-    public func forward(_ x: LossInputs) throws -> LossOutput {
-        .value(try Composition.loss(x, reducer: reducer, lossWeight: lossWeight, elementwise: PixelCriterion.charbonnier(eps: eps)))
-    }
+    public let base: CharbonnierCriterion
+    public init(base: CharbonnierCriterion = CharbonnierCriterion()) { self.base = base }
 }
+
+/// L1 composition loss — MMagic `L1CompositionLoss`: L1Loss of the composed image.
+public typealias L1CompositionLoss = PixelLoss<L1CompositionCriterion>
+/// MSE composition loss — MMagic `MSECompositionLoss`: MSELoss of the composed image.
+public typealias MSECompositionLoss = PixelLoss<MSECompositionCriterion>
+/// Charbonnier composition loss — MMagic `CharbonnierCompLoss` (eps 1e-12).
+public typealias CharbonnierCompLoss = PixelLoss<CharbonnierCompCriterion>

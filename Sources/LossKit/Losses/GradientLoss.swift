@@ -38,7 +38,7 @@ public struct GradientLoss: LossModule {
             throw LossError.invalidInput(argument: "pred",
                 message: "pred \(formatShape(pred.shape)) has \(pred.shape[1]) channels; MMagic's Sobel kernel takes 1 input channel")
         }
-        let l1: (Fused, Fused) -> Fused = PixelCriterion.l1
+        let l1: (Fused, Fused) -> Fused = L1Criterion().callAsFunction
         let gx = try reducer(Self.sobel(pred, Self.kernelX), Self.sobel(target, Self.kernelX), weight: weight, fused: l1)
         let gy = try reducer(Self.sobel(pred, Self.kernelY), Self.sobel(target, Self.kernelY), weight: weight, fused: l1)
         return try (gx + gy) * lossWeight

@@ -23,11 +23,13 @@ public struct MaskedReduction {
         self.sampleWise = sampleWise
     }
 
-    /// Reads `reduction` and `sample_wise` (when declared) from decoded parameters.
+    /// Reads `reduction` and `sample_wise` (when declared) from decoded parameters. The value
+    /// of `reduction` was checked (with its config path) against the declaration's choice,
+    /// `ParameterDeclaration.reduction`, whose values are `Reduction`'s cases.
     public init(parameters p: LossParameters) throws {
         let name = try p.string("reduction")
         guard let r = Reduction(rawValue: name) else {
-            throw LossError.config(path: "reduction", message: "unsupported reduction \"\(name)\"; allowed: none, mean, sum")
+            throw LossError.config(path: "reduction", message: "\"\(name)\" is not a Reduction: \(p.declaration.name) must declare reduction as ParameterDeclaration.reduction")
         }
         reduction = r
         sampleWise = p.declaration.parameter("sample_wise") != nil ? try p.bool("sample_wise") : false
@@ -47,11 +49,10 @@ public struct MaskedReduction {
 
     /// The same `@masked_loss` with the element-wise function written on `Fused` scalars: the
     /// element-wise loss, its weighting and its sum run as one fused pass (and so does the
-    /// backward), instead of one pass per op. Same semantics as the tensor form; the built-in
-    /// pixel losses use it. Measured (release, 2 shared cores, 1×3×512×512 float32 with a
-    /// (1,1,512,512) weight, `LossProgram.evaluate` with gradients): L1 71 → 42 ms, Charbonnier
-    /// sample_wise 76 → 29 ms. `LossCustomGuideTests` checks it against the tensor form on
-    /// every reduction, sample_wise and dtype (same values; gradients within 4 ulps).
+    /// backward), instead of one pass per op (measured in docs/speed.md). Same semantics as the
+    /// tensor form; the built-in pixel losses use it. `LossCustomGuideTests` checks it against
+    /// the tensor form on every reduction, sample_wise and dtype (same values; gradients within
+    /// 4 ulps).
     public func callAsFunction(_ pred: Tensor, _ target: Tensor, weight: Tensor?,
                                predName: String = "pred", targetName: String = "target", weightName: String = "weight",
                                fused elementwise: @escaping (Fused, Fused) -> Fused) throws -> Tensor {
@@ -73,9 +74,9 @@ public struct MaskedReduction {
                 try Tensor.fusedMap([$0, $1]) { elementwise($0[0], $0[1]) }
             }
         }
-        // The weight is broadcast inside the fused pass, never expanded in memory (an expanded
-        // copy was pred's size per term, written in the forward and summed back in the backward;
-        // measured in docs/speed.md). LossCustomGuideTests check this against the tensor form.
+        // The weight is broadcast inside the fused pass, never expanded in memory (no copy of
+        // pred's size per term; docs/speed.md). LossCustomGuideTests check this against the
+        // tensor form.
         let weighted: ([Fused]) -> Fused = { elementwise($0[0], $0[1]) * $0[2] }
         switch reduction {
         case .none: return try Tensor.fusedMap([pred, target, weight], weighted)
@@ -104,8 +105,7 @@ public struct MaskedReduction {
                 return try (sums / denominator).sum() / Double(expands ? pred.shape[0] : weight.shape[0])
             }
             // Σ of the weight expanded to pred's shape: each weight element appears
-            // pred.count / weight.count times in it, so no pass over pred's shape is needed
-            // (summing the broadcast weight was a fourth pass over pred's size per term).
+            // pred.count / weight.count times in it, so no pass over pred's shape is needed.
             let plainSum = try Tensor.fusedSum([weight]) { $0[0] }
             let weightSum = expands ? plainSum * Double(pred.count / Swift.max(weight.count, 1)) : plainSum
             return try Tensor.fusedSum([pred, target, weight], weighted) / (weightSum + MaskedReduction.eps)

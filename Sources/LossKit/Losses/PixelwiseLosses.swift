@@ -1,110 +1,130 @@
 import Foundation
 
+/// The element-wise function of an MMagic pixel loss (`l1_loss`, `mse_loss`,
+/// `charbonnier_loss` before `@masked_loss`) and the declaration of the type built on it:
+/// `PixelLoss<Criterion>` is that type, so a new pixel loss is its criterion alone. The
+/// total-variation and gradient losses reduce these criteria too.
+public protocol PixelCriterion {
+    /// The loss type's declaration: MMagic's name, its parameters, its inputs.
+    static var declaration: LossTypeDeclaration { get }
+    /// Whether the loss's forward is fused sums of its inputs (`LossModule.forwardIsFusedSums`);
+    /// true unless the criterion's `loss` does other large work first.
+    static var forwardIsFusedSums: Bool { get }
+    /// Reads the criterion's own parameters (Charbonnier's `eps`) from decoded parameters.
+    init(parameters p: LossParameters) throws
+    /// The element-wise loss of a prediction and a target element.
+    func callAsFunction(_ pred: Fused, _ target: Fused) -> Fused
+    /// `@masked_loss` of the criterion on the forward's inputs, before `loss_weight`;
+    /// by default of `pred` and `target` with the optional `weight`.
+    func loss(_ x: LossInputs, reducer: MaskedReduction) throws -> Tensor
+}
+
+extension PixelCriterion {
+    public static var forwardIsFusedSums: Bool { true }
+
+    public func loss(_ x: LossInputs, reducer: MaskedReduction) throws -> Tensor {
+        try reducer(x.tensor("pred"), x.tensor("target"), weight: x.optionalTensor("weight"), fused: callAsFunction)
+    }
+}
+
+/// An MMagic pixel loss: `loss_weight * masked_reduce(criterion(pred, target), weight)`, with
+/// `loss_weight`, `reduction` and `sample_wise` (MaskedReduction) and the criterion's own
+/// parameters. Registered once per criterion, under the criterion's MMagic name.
+public struct PixelLoss<Criterion: PixelCriterion>: LossModule {
+    public static var declaration: LossTypeDeclaration { Criterion.declaration }
+    public static var forwardIsFusedSums: Bool { Criterion.forwardIsFusedSums }
+
+    public var lossWeight: Double
+    public var criterion: Criterion
+    public var reducer: MaskedReduction
+
+    public init(criterion: Criterion, lossWeight: Double = 1.0, reduction: Reduction = .mean, sampleWise: Bool = false) {
+        self.criterion = criterion
+        self.lossWeight = lossWeight
+        reducer = MaskedReduction(reduction: reduction, sampleWise: sampleWise)
+    }
+    public init(parameters p: LossParameters) throws {
+        lossWeight = try p.double("loss_weight")
+        criterion = try Criterion(parameters: p)
+        reducer = try MaskedReduction(parameters: p)
+    }
+    /// The loss of `pred` against `target` (the criterion's element-wise function, masked and reduced).
+    public func callAsFunction(_ pred: Tensor, _ target: Tensor, weight: Tensor? = nil) throws -> Tensor {
+        try reducer(pred, target, weight: weight, fused: criterion.callAsFunction) * lossWeight
+    }
+    public func forward(_ x: LossInputs) throws -> LossOutput {
+        .value(try criterion.loss(x, reducer: reducer) * lossWeight)
+    }
+}
+
 private let pixelInputs: [InputDeclaration] = [
     .tensor("pred", doc: "Prediction (N,C,H,W)."),
     .tensor("target", doc: "Ground truth, same shape as pred."),
     .tensor("weight", optional: true, doc: "Element-wise weight (N,1|C,H,W)."),
 ]
 
-/// The element-wise functions of MMagic's pixel losses (`l1_loss`, `mse_loss`,
-/// `charbonnier_loss` before `@masked_loss`), written once: the pixel, composition,
-/// total-variation and gradient losses all reduce one of these.
-enum PixelCriterion {
-    static func l1(_ p: Fused, _ t: Fused) -> Fused { (p - t).abs() }
-    static func mse(_ p: Fused, _ t: Fused) -> Fused { (p - t).square() }
-    static func charbonnier(eps: Double) -> (Fused, Fused) -> Fused { { p, t in ((p - t).square() + eps).sqrt() } }
-}
+/// Charbonnier's `eps`, default 1e-12.
+let charbonnierEps = ParameterDeclaration("eps", .float, default: .double(1e-12), doc: "Curvature near zero.")
 
-/// L1 (mean absolute error) loss — MMagic `L1Loss`.
-///
-/// `loss_weight * masked_reduce(|pred − target|, weight)`; defaults loss_weight 1.0,
-/// reduction mean, sample_wise false.
-public struct L1Loss: LossModule {
-    /// Its forward is one fused sum of pred, target and weight (MaskedReduction).
-    public static let forwardIsFusedSums = true
+/// |pred − target|.
+public struct L1Criterion: PixelCriterion {
     public static let declaration = LossTypeDeclaration(
         name: "L1Loss", summary: "Mean absolute error |pred - target|, masked and reduced.",
         details: "loss_weight * masked_reduce(|pred - target|, weight); with a weight and mean reduction: sum(e*w) / (sum(w) + 1e-12).",
         parameters: [.lossWeight(), .reduction, .sampleWise], inputs: pixelInputs)
-
-    public var lossWeight: Double
-    public var reducer: MaskedReduction
-
-    public init(lossWeight: Double = 1.0, reduction: Reduction = .mean, sampleWise: Bool = false) {
-        self.lossWeight = lossWeight
-        reducer = MaskedReduction(reduction: reduction, sampleWise: sampleWise)
-    }
-    public init(parameters p: LossParameters) throws {
-        lossWeight = try p.double("loss_weight")
-        reducer = try MaskedReduction(parameters: p)
-    }
-    public func callAsFunction(_ pred: Tensor, _ target: Tensor, weight: Tensor? = nil) throws -> Tensor {
-        try reducer(pred, target, weight: weight, fused: PixelCriterion.l1) * lossWeight
-    }
-    public func forward(_ x: LossInputs) throws -> LossOutput {
-        .value(try self(x.tensor("pred"), x.tensor("target"), weight: x.optionalTensor("weight")))
-    }
+    public init() {}
+    public init(parameters p: LossParameters) throws {}
+    public func callAsFunction(_ p: Fused, _ t: Fused) -> Fused { (p - t).abs() }
 }
 
-/// MSE (L2) loss — MMagic `MSELoss`: `loss_weight * masked_reduce((pred − target)², weight)`.
-public struct MSELoss: LossModule {
-    /// Its forward is one fused sum of pred, target and weight (MaskedReduction).
-    public static let forwardIsFusedSums = true
+/// (pred − target)².
+public struct MSECriterion: PixelCriterion {
     public static let declaration = LossTypeDeclaration(
         name: "MSELoss", summary: "Mean squared error (pred - target)^2, masked and reduced.",
         details: "loss_weight * masked_reduce((pred - target)^2, weight).",
         parameters: [.lossWeight(), .reduction, .sampleWise], inputs: pixelInputs)
-
-    public var lossWeight: Double
-    public var reducer: MaskedReduction
-
-    public init(lossWeight: Double = 1.0, reduction: Reduction = .mean, sampleWise: Bool = false) {
-        self.lossWeight = lossWeight
-        reducer = MaskedReduction(reduction: reduction, sampleWise: sampleWise)
-    }
-    public init(parameters p: LossParameters) throws {
-        lossWeight = try p.double("loss_weight")
-        reducer = try MaskedReduction(parameters: p)
-    }
-    public func callAsFunction(_ pred: Tensor, _ target: Tensor, weight: Tensor? = nil) throws -> Tensor {
-        try reducer(pred, target, weight: weight, fused: PixelCriterion.mse) * lossWeight
-    }
-    public func forward(_ x: LossInputs) throws -> LossOutput {
-        .value(try self(x.tensor("pred"), x.tensor("target"), weight: x.optionalTensor("weight")))
-    }
+    public init() {}
+    public init(parameters p: LossParameters) throws {}
+    public func callAsFunction(_ p: Fused, _ t: Fused) -> Fused { (p - t).square() }
 }
 
-/// Charbonnier loss — MMagic `CharbonnierLoss`:
-/// `loss_weight * masked_reduce(sqrt((pred − target)² + eps), weight)`, eps default 1e-12.
-public struct CharbonnierLoss: LossModule {
-    /// Its forward is one fused sum of pred, target and weight (MaskedReduction).
-    public static let forwardIsFusedSums = true
+/// sqrt((pred − target)² + eps).
+public struct CharbonnierCriterion: PixelCriterion {
     public static let declaration = LossTypeDeclaration(
         name: "CharbonnierLoss", summary: "Charbonnier loss sqrt((pred - target)^2 + eps), a smooth L1, masked and reduced.",
         details: "loss_weight * masked_reduce(sqrt((pred - target)^2 + eps), weight).",
-        parameters: [.lossWeight(), .reduction, .sampleWise,
-                     .init("eps", .float, default: .double(1e-12), doc: "Curvature near zero.")],
+        parameters: [.lossWeight(), .reduction, .sampleWise, charbonnierEps],
         inputs: pixelInputs)
-
-    public var lossWeight: Double
     public var eps: Double
-    public var reducer: MaskedReduction
+    public init(eps: Double = 1e-12) { self.eps = eps }
+    public init(parameters p: LossParameters) throws { eps = try p.double("eps") }
+    public func callAsFunction(_ p: Fused, _ t: Fused) -> Fused { ((p - t).square() + eps).sqrt() }
+}
 
+/// L1 (mean absolute error) loss — MMagic `L1Loss`: `loss_weight * masked_reduce(|pred − target|, weight)`;
+/// defaults loss_weight 1.0, reduction mean, sample_wise false.
+public typealias L1Loss = PixelLoss<L1Criterion>
+/// MSE (L2) loss — MMagic `MSELoss`: `loss_weight * masked_reduce((pred − target)², weight)`.
+public typealias MSELoss = PixelLoss<MSECriterion>
+/// Charbonnier loss — MMagic `CharbonnierLoss`:
+/// `loss_weight * masked_reduce(sqrt((pred − target)² + eps), weight)`, eps default 1e-12.
+public typealias CharbonnierLoss = PixelLoss<CharbonnierCriterion>
+
+extension PixelLoss where Criterion == L1Criterion {
+    public init(lossWeight: Double = 1.0, reduction: Reduction = .mean, sampleWise: Bool = false) {
+        self.init(criterion: L1Criterion(), lossWeight: lossWeight, reduction: reduction, sampleWise: sampleWise)
+    }
+}
+
+extension PixelLoss where Criterion == MSECriterion {
+    public init(lossWeight: Double = 1.0, reduction: Reduction = .mean, sampleWise: Bool = false) {
+        self.init(criterion: MSECriterion(), lossWeight: lossWeight, reduction: reduction, sampleWise: sampleWise)
+    }
+}
+
+extension PixelLoss where Criterion == CharbonnierCriterion {
     public init(lossWeight: Double = 1.0, reduction: Reduction = .mean, sampleWise: Bool = false, eps: Double = 1e-12) {
-        self.lossWeight = lossWeight
-        self.eps = eps
-        reducer = MaskedReduction(reduction: reduction, sampleWise: sampleWise)
-    }
-    public init(parameters p: LossParameters) throws {
-        lossWeight = try p.double("loss_weight")
-        eps = try p.double("eps")
-        reducer = try MaskedReduction(parameters: p)
-    }
-    public func callAsFunction(_ pred: Tensor, _ target: Tensor, weight: Tensor? = nil) throws -> Tensor {
-        try reducer(pred, target, weight: weight, fused: PixelCriterion.charbonnier(eps: eps)) * lossWeight
-    }
-    public func forward(_ x: LossInputs) throws -> LossOutput {
-        .value(try self(x.tensor("pred"), x.tensor("target"), weight: x.optionalTensor("weight")))
+        self.init(criterion: CharbonnierCriterion(eps: eps), lossWeight: lossWeight, reduction: reduction, sampleWise: sampleWise)
     }
 }
 
@@ -139,9 +159,9 @@ public struct MaskedTVLoss: LossModule {
         }
         let l1 = L1Loss(lossWeight: lossWeight)
         let yDiff = try l1.reducer(pred.slice(dim: 2, end: -1), pred.slice(dim: 2, start: 1),
-                                   weight: m.slice(dim: 2, end: -1), weightName: "mask", fused: PixelCriterion.l1) * lossWeight
+                                   weight: m.slice(dim: 2, end: -1), weightName: "mask", fused: l1.criterion.callAsFunction) * lossWeight
         let xDiff = try l1.reducer(pred.slice(dim: 3, end: -1), pred.slice(dim: 3, start: 1),
-                                   weight: m.slice(dim: 3, end: -1), weightName: "mask", fused: PixelCriterion.l1) * lossWeight
+                                   weight: m.slice(dim: 3, end: -1), weightName: "mask", fused: l1.criterion.callAsFunction) * lossWeight
         return try xDiff + yDiff
     }
     public func forward(_ x: LossInputs) throws -> LossOutput {

@@ -49,7 +49,7 @@ public struct ParameterDeclaration: Equatable {
     }
     /// `reduction` in none|mean|sum, default mean.
     public static let reduction = ParameterDeclaration(
-        "reduction", .choice(["none", "mean", "sum"]), default: .string("mean"),
+        "reduction", .choice(Reduction.allCases.map(\.rawValue)), default: .string("mean"),
         doc: "How the element-wise loss is reduced.")
     /// `sample_wise`, default false.
     public static let sampleWise = ParameterDeclaration(

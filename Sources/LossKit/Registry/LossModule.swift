@@ -11,7 +11,7 @@ public protocol LossModule {
     /// Computes the loss; throws `LossError.invalidInput` for a bad tensor.
     func forward(_ inputs: LossInputs) throws -> LossOutput
     /// True when `forward` is `Tensor.fusedSum`s of its inputs plus arithmetic on small
-    /// tensors: `LossProgram.evaluate` may then run it once without values first, to compute
+    /// tensors: `LossProgram.forward` may then run it once without values first, to compute
     /// the sums of all such terms in one pass (`FusedSumPlan`). False (the default) for a
     /// forward with other large work, which that first run would repeat.
     static var forwardIsFusedSums: Bool { get }
