@@ -35,6 +35,11 @@ final class TensorStorage {
 
 /// Recycles large buffers by exact size.
 ///
+/// The one piece of process-wide mutable state the engine reads besides the thread count, and
+/// deliberately so: it is a cache of free memory (behind a lock), not a setting. What one
+/// evaluation leaves in it changes how fast the next one allocates, never a value it computes,
+/// and two evaluations side by side share it safely.
+///
 /// Why: a fresh large allocation is fresh pages from the kernel, and touching them costs a
 /// page fault per 4 KiB — for a 100 MB tensor that is more time than the arithmetic (measured
 /// by LossBench: a pooled elementwise op runs several times faster). Loss evaluation creates
