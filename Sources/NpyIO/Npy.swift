@@ -35,7 +35,7 @@ public enum Npy {
         let buffer = try FileIO.readWholeFile(path, mapThreshold: options.mapThreshold)
         let b = buffer.bytes
         do {
-            if b.count >= 4, b[0] == 0x50, b[1] == 0x4B, (b[2] == 3 && b[3] == 4) || (b[2] == 5 && b[3] == 6) {
+            if ZipArchive.looksLikeZip(b) {
                 return .archive(try NpzArchive(buffer: buffer, path: path, options: options))
             }
             if b.count >= 1, b[0] == NpyFormat.magic[0] {
