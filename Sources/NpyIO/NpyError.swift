@@ -39,6 +39,8 @@ public struct NpyError: Error, Equatable, CustomStringConvertible, Sendable {
         /// Two members' byte ranges overlap (a zip bomb's trick: many entries, one payload).
         case overlappingMembers(first: String, second: String)
         case noSuchMember(name: String, available: [String])
+        // Pickles (PyTorch weight files).
+        case pickle(message: String)
         // Writing.
         case invalidArray(message: String)
         case headerTooLongToWrite(length: Int)
@@ -123,6 +125,7 @@ public struct NpyError: Error, Equatable, CustomStringConvertible, Sendable {
         case .noSuchMember(let name, let available):
             return "no array '\(name)' in archive (has: \(available.isEmpty ? "nothing" : available.joined(separator: ", ")))"
         case .invalidArray(let message): return "invalid array: \(message)"
+        case .pickle(let message): return "malformed or refused pickle: \(message)"
         case .headerTooLongToWrite(let length): return "header of \(length) bytes is too long to write"
         }
     }
