@@ -41,6 +41,8 @@ public struct NpyError: Error, Equatable, CustomStringConvertible, Sendable {
         case noSuchMember(name: String, available: [String])
         // Pickles (PyTorch weight files).
         case pickle(message: String)
+        /// A PyTorch checkpoint whose records or tensors are not what torch.save writes.
+        case torchFormat(message: String)
         // Writing.
         case invalidArray(message: String)
         case headerTooLongToWrite(length: Int)
@@ -126,6 +128,7 @@ public struct NpyError: Error, Equatable, CustomStringConvertible, Sendable {
             return "no array '\(name)' in archive (has: \(available.isEmpty ? "nothing" : available.joined(separator: ", ")))"
         case .invalidArray(let message): return "invalid array: \(message)"
         case .pickle(let message): return "malformed or refused pickle: \(message)"
+        case .torchFormat(let message): return "PyTorch checkpoint: \(message)"
         case .headerTooLongToWrite(let length): return "header of \(length) bytes is too long to write"
         }
     }

@@ -1,0 +1,277 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The tensors of a PyTorch checkpoint, read without Python (`torch.save`'s zip format, torch
+/// ≥ 1.6): a ZIP (`ZipArchive`) of stored records under one top folder, taken from the first
+/// entry (`NAME/data.pkl`, `NAME/byteorder`, `NAME/data/KEY`). `data.pkl` is read by the
+/// symbolic `PickleReader`; tensors are the `torch._utils._rebuild_tensor(_v2)` calls in it
+/// (and `_rebuild_parameter` around one), their storages the `('storage', TYPE, KEY, location,
+/// numel)` persistent ids. Every dict on the way is flattened into dotted keys
+/// (`state_dict.features.0.weight`), anything else in the pickle (mmengine's objects, numpy
+/// scalars in `meta`) is ignored. A storage's bytes are used in place; a tensor that is a
+/// C-order view of its storage (the usual case, and slices at an offset) is too, any other view
+/// (a transpose, an expand) is gathered into C order. Big-endian files (`byteorder` = `big`)
+/// give big-endian arrays, which NpyIO's conversions swap.
+///
+/// Not yet: the legacy raw pickle stream (torch < 1.6 and torchvision's published files),
+/// TorchScript's module objects, `_rebuild_tensor_v3` and bfloat16 storages: each is refused
+/// with a message that names it.
+public struct TorchCheckpoint {
+    /// Tensors in the order the pickle gives them, under their flattened keys.
+    public let tensors: [(key: String, array: NpyArray)]
+
+    public static func read(path: String, options: NpyReadOptions = .init()) throws -> TorchCheckpoint {
+        let buffer = try FileIO.readWholeFile(path, mapThreshold: options.mapThreshold)
+        do {
+            return try TorchCheckpoint(buffer: buffer, options: options)
+        } catch {
+            throw error.addingLocation(file: path)
+        }
+    }
+
+    public static func read(bytes: [UInt8], options: NpyReadOptions = .init()) throws -> TorchCheckpoint {
+        try TorchCheckpoint(buffer: NpyBuffer(copying: bytes), options: options)
+    }
+
+    /// Whether a ZIP holds a torch.save record set (`FOLDER/data.pkl` as its first member).
+    static func isCheckpoint(_ zip: ZipArchive) -> Bool {
+        guard let first = zip.members.first?.name, let slash = first.firstIndex(of: "/") else { return false }
+        return first[first.index(after: slash)...] == "data.pkl"
+    }
+
+    init(buffer: NpyBuffer, options: NpyReadOptions) throws(NpyError) {
+        let zip = try ZipArchive(buffer: buffer, budget: options.memoryBudget ?? MemoryBudget.current())
+        guard let first = zip.members.first?.name, let slash = first.firstIndex(of: "/") else {
+            throw NpyError(.torchFormat(message: "no top folder: the archive is not a torch.save file"))
+        }
+        let prefix = String(first[...slash])
+        var members: [String: ZipArchive.Member] = [:]
+        for m in zip.members {
+            guard m.name.hasPrefix(prefix) else {
+                throw NpyError(.torchFormat(message: "member '\(m.name)' is outside the top folder '\(prefix)'"), member: m.name)
+            }
+            members[String(m.name.dropFirst(prefix.count))] = m
+        }
+        guard let pkl = members["data.pkl"] else {
+            throw NpyError(.torchFormat(message: "no \(prefix)data.pkl (a TorchScript archive keeps its tensors elsewhere; not read yet)"))
+        }
+        var bigEndian = false
+        if let order = members["byteorder"] {
+            let (b, start, count) = try zip.contents(of: order)
+            let text = String(decoding: UnsafeRawBufferPointer(rebasing: b.bytes[start..<(start + count)]), as: UTF8.self)
+            switch text {
+            case "little": bigEndian = false
+            case "big": bigEndian = true
+            default: throw NpyError(.torchFormat(message: "byteorder record says '\(text.prefix(20))', expected little or big"), member: order.name)
+            }
+        }
+        let (pb, ps, pc) = try zip.contents(of: pkl)
+        let pickle = UnsafeRawBufferPointer(rebasing: pb.bytes[ps..<(ps + pc)])
+        let (root, end, boxes) = try PickleReader.read(pickle)
+        defer { boxes.sever() }
+        guard end == pc else {
+            throw NpyError(.torchFormat(message: "\(pc - end) bytes after the pickle's STOP"), member: pkl.name, offset: end)
+        }
+        var storages = StorageTable(zip: zip, members: members, prefix: prefix, bigEndian: bigEndian,
+                                    budget: options.memoryBudget ?? MemoryBudget.current())
+        let found: [(key: String, array: NpyArray)]
+        do throws(NpyError) {
+            found = try Self.flatten(root) { value throws(NpyError) in try storages.tensor(value) }
+        } catch {
+            throw error.located(file: nil, member: error.member ?? pkl.name)
+        }
+        // A pickle that is nothing but a call (os.system, builtins.eval...) is refused by name:
+        // it was never run, but it is not a checkpoint either.
+        if found.isEmpty, let (callee, _) = root.callParts, let name = callee.globalName {
+            throw NpyError(.torchFormat(message: "holds no tensors, only a call to \(name) (never run: losscli does not execute pickles)"),
+                           member: pkl.name)
+        }
+        tensors = found
+    }
+
+    /// Walks dicts (iteratively, each box once, depth at most 64) and collects what `tensor`
+    /// recognises, under dotted keys.
+    static func flatten(_ root: PickleValue, _ tensor: (PickleValue) throws(NpyError) -> NpyArray?)
+        throws(NpyError) -> [(key: String, array: NpyArray)] {
+        var out: [(key: String, array: NpyArray)] = []
+        var seen = Set<ObjectIdentifier>()
+        var stack: [(prefix: String, value: PickleValue, depth: Int)] = [("", root, 0)]
+        var keys = Set<String>()
+        while let (prefix, value, depth) = stack.popLast() {
+            if let array = try tensor(value) {
+                let key = prefix.isEmpty ? "tensor" : prefix
+                guard keys.insert(key).inserted else { throw NpyError(.torchFormat(message: "key '\(key)' names two tensors")) }
+                out.append((key, array))
+                continue
+            }
+            guard case let .dict(box) = value, depth < 64, seen.insert(ObjectIdentifier(box)).inserted else { continue }
+            // Reversed onto the stack, so the pickle's order comes out.
+            for (k, v) in box.pairs.reversed() {
+                let name: String
+                switch k {
+                case let .string(s): name = s
+                case let .int(i): name = String(i)
+                default: continue
+                }
+                stack.append((prefix.isEmpty ? name : prefix + "." + name, v, depth + 1))
+            }
+        }
+        return out
+    }
+}
+
+/// The storages of one checkpoint, and tensors rebuilt on them.
+struct StorageTable {
+    let zip: ZipArchive
+    let members: [String: ZipArchive.Member]
+    let prefix: String
+    let bigEndian: Bool
+    let budget: MemoryBudget
+    /// Storage key -> its bytes and dtype (one dtype per key).
+    private var loaded: [String: (buffer: NpyBuffer, start: Int, numel: Int, dtype: NpyDType)] = [:]
+    /// Bytes gathered for strided views so far (bounded by the budget).
+    private var gathered: UInt64 = 0
+
+    init(zip: ZipArchive, members: [String: ZipArchive.Member], prefix: String, bigEndian: Bool, budget: MemoryBudget) {
+        self.zip = zip
+        self.members = members
+        self.prefix = prefix
+        self.bigEndian = bigEndian
+        self.budget = budget
+    }
+
+    static let storageTypes: [String: (NpyScalarKind, Int)] = [
+        "FloatStorage": (.float, 4), "DoubleStorage": (.float, 8), "HalfStorage": (.float, 2),
+        "LongStorage": (.int, 8), "IntStorage": (.int, 4), "ShortStorage": (.int, 2), "CharStorage": (.int, 1),
+        "ByteStorage": (.uint, 1), "BoolStorage": (.bool, 1),
+    ]
+
+    /// The array of `value` when it is a rebuilt tensor; nil for anything else.
+    mutating func tensor(_ value: PickleValue) throws(NpyError) -> NpyArray? {
+        guard let (callee, args) = value.callParts, let name = callee.globalName else { return nil }
+        switch name {
+        case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state":
+            guard let inner = args.first else { throw NpyError(.torchFormat(message: "_rebuild_parameter without a tensor")) }
+            return try tensor(inner)
+        case "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2":
+            let a = Array(args)
+            guard a.count >= 4 else { throw NpyError(.torchFormat(message: "\(name) with \(a.count) arguments, expected at least 4")) }
+            if a.count >= 7, case let .dict(meta) = a[6], !meta.items.isEmpty {
+                throw NpyError(.torchFormat(message: "tensor metadata (conjugate or negative bits) is not supported"))
+            }
+            return try view(storage: a[0], offset: a[1], size: a[2], stride: a[3])
+        case "torch._utils._rebuild_tensor_v3":
+            throw NpyError(.torchFormat(message: "_rebuild_tensor_v3 (uint16/32/64, float8 or complex32 storages) is not supported"))
+        default:
+            return nil
+        }
+    }
+
+    private mutating func storage(_ pid: PickleValue) throws(NpyError) -> (buffer: NpyBuffer, start: Int, numel: Int, dtype: NpyDType) {
+        guard case let .persistent(box) = pid, let id = box.items.first?.tupleItems, id.count >= 5,
+              id[0].stringValue == "storage", let type = id[1].globalName, let key = id[2].stringValue, let numel64 = id[4].intValue else {
+            throw NpyError(.torchFormat(message: "a tensor's storage is not a ('storage', TYPE, KEY, location, numel) persistent id"))
+        }
+        let typeName = type.split(separator: ".").last.map(String.init) ?? type
+        guard type.hasPrefix("torch."), let (kind, size) = Self.storageTypes[typeName] else {
+            throw NpyError(.torchFormat(message: "storage type \(type) is not supported"
+                + (typeName == "BFloat16Storage" ? " yet (bfloat16)" : "")))
+        }
+        let dtype = NpyDType(kind: kind, itemSize: size, byteOrder: size == 1 ? .notApplicable : (bigEndian ? .big : .little))
+        if let s = loaded[key] {
+            guard s.dtype == dtype else { throw NpyError(.torchFormat(message: "storage '\(key)' is read as two dtypes")) }
+            return s
+        }
+        guard let member = members["data/" + key] else {
+            throw NpyError(.torchFormat(message: "no record \(prefix)data/\(key) for storage '\(key)'"))
+        }
+        guard member.method == 0 else {
+            throw NpyError(.torchFormat(message: "storage record is compressed (torch.save stores them)"), member: member.name)
+        }
+        let (buffer, start, count) = try zip.contents(of: member)
+        let (bytes, overflow) = numel64.multipliedReportingOverflow(by: Int64(size))
+        guard numel64 >= 0, !overflow, bytes == Int64(count) else {
+            throw NpyError(.torchFormat(message: "storage '\(key)' claims \(numel64) elements of \(size) bytes, its record has \(count) bytes"),
+                           member: member.name)
+        }
+        let s = (buffer, start, Int(numel64), dtype)
+        loaded[key] = s
+        return s
+    }
+
+    private mutating func view(storage pid: PickleValue, offset: PickleValue, size: PickleValue, stride: PickleValue) throws(NpyError) -> NpyArray {
+        let s = try storage(pid)
+        guard let off = offset.intValue, let sizes = size.tupleItems?.map({ $0.intValue }), let strides = stride.tupleItems?.map({ $0.intValue }),
+              sizes.count == strides.count, sizes.count <= 32 else {
+            throw NpyError(.torchFormat(message: "a tensor's offset, size and stride are not integers of one rank (at most 32)"))
+        }
+        var shape: [Int] = [], step: [Int] = []
+        for (d, t) in Swift.zip(sizes, strides) {
+            guard let d, let t, d >= 0, t >= 0, d <= Int64(Int.max), t <= Int64(Int.max) else {
+                throw NpyError(.torchFormat(message: "a tensor has a negative or non-integer size or stride"))
+            }
+            shape.append(Int(d)); step.append(Int(t))
+        }
+        guard off >= 0, off <= Int64(s.numel), let (count, _) = NpyFormat.sizes(shape: shape, itemSize: s.dtype.itemSize) else {
+            throw NpyError(.torchFormat(message: "a tensor's offset \(off) or shape \(NpyError.shapeText(shape)) does not fit its storage"))
+        }
+        let start = Int(off)
+        if count > 0 {
+            // The last element the view reads: offset + Σ (size − 1)·stride, in checked arithmetic.
+            var last = start
+            for (d, t) in Swift.zip(shape, step) {
+                let (p, o1) = (d - 1).multipliedReportingOverflow(by: t)
+                let (q, o2) = last.addingReportingOverflow(p)
+                guard !o1, !o2 else { throw NpyError(.torchFormat(message: "a tensor's strides overflow")) }
+                last = q
+            }
+            guard last < s.numel else {
+                throw NpyError(.torchFormat(message: "a tensor of shape \(NpyError.shapeText(shape)) at offset \(start) reads element \(last) of a storage of \(s.numel)"))
+            }
+        }
+        let header = NpyHeader(version: (1, 0), dtype: s.dtype, shape: shape, fortranOrder: false, count: count,
+                               byteCount: count * s.dtype.itemSize, dataOffset: 0)
+        if Self.isCOrder(shape, step) {
+            return NpyArray(header: header, buffer: s.buffer, dataOffset: s.start + start * s.dtype.itemSize)
+        }
+        // Any other view (a transpose, an expand): gathered into C order, within the budget.
+        let bytes = count * s.dtype.itemSize
+        gathered &+= UInt64(bytes)
+        guard gathered <= budget.available, let p = NpyBuffer.allocate(bytes) else {
+            throw NpyError(.exceedsMemory(what: "gathering strided tensor views", bytes: gathered, budget: budget))
+        }
+        Self.gather(s.buffer.bytes.baseAddress! + s.start + start * s.dtype.itemSize, shape, step, s.dtype.itemSize, p)
+        return NpyArray(header: header, buffer: NpyBuffer(adopting: p, count: bytes), dataOffset: 0)
+    }
+
+    /// Whether strides are those of C order (dimensions of size 1 may have any stride).
+    static func isCOrder(_ shape: [Int], _ stride: [Int]) -> Bool {
+        var expected = 1
+        for (d, t) in Swift.zip(shape, stride).reversed() {
+            if d != 1 && t != expected { return false }
+            expected *= d
+        }
+        return true
+    }
+
+    /// Copies the strided view at `src` (element strides) into C order at `dst`.
+    static func gather(_ src: UnsafeRawPointer, _ shape: [Int], _ stride: [Int], _ size: Int, _ dst: UnsafeMutableRawPointer) {
+        let count = shape.reduce(1, *)
+        guard count > 0 else { return }
+        var index = [Int](repeating: 0, count: shape.count)
+        var offset = 0
+        for i in 0..<count {
+            (dst + i * size).copyMemory(from: src + offset * size, byteCount: size)
+            var d = shape.count - 1
+            while d >= 0 {
+                index[d] += 1
+                offset += stride[d]
+                if index[d] < shape[d] { break }
+                offset -= stride[d] * shape[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+    }
+}
