@@ -35,7 +35,8 @@ bench: release
 	python3 bench/run.py
 
 # libFuzzer + ASan, three targets, each run for FUZZ_SECONDS (default 300):
-#   fuzz-npy     the .npy/.npz readers on bytes in memory (fuzz/NpyFuzz.swift), seeded with fixtures/npy;
+#   fuzz-npy     the .npy/.npz, pickle and torch-checkpoint readers on bytes in memory (fuzz/NpyFuzz.swift),
+#                seeded with fixtures/npy and fixtures/torch;
 #   fuzz-input   the command line's input path (fuzz/InputFuzz.swift): each input a file on disk, memory-mapped,
 #                regular-file check, every archive member, in-place or converted as eval reads it;
 #   fuzz-config  the config parser and program builder (fuzz/ConfigFuzz.swift), evaluating what builds on small
@@ -62,13 +63,13 @@ $(FUZZ_DIR)/cfault-cpu.o: Sources/CFault/cpu.c Sources/CFault/include/cfault.h
 fuzz-npy: deps $(FUZZ_C)
 	mkdir -p $(FUZZ_DIR)/corpus
 	$(FUZZ_SWIFT) -module-name NpyFuzz Sources/NpyIO/*.swift fuzz/NpyFuzz.swift $(FUZZ_C) -lz -o $(FUZZ_DIR)/npy-fuzz
-	cp fixtures/npy/*.npy fixtures/npy/*.npz $(FUZZ_DIR)/corpus/
+	cp fixtures/npy/*.npy fixtures/npy/*.npz fixtures/torch/*.pth $(FUZZ_DIR)/corpus/
 	$(FUZZ_DIR)/npy-fuzz $(FUZZ_FLAGS) -max_len=65536 $(FUZZ_DIR)/corpus
 
 fuzz-input: deps $(FUZZ_C)
 	mkdir -p $(FUZZ_DIR)/input-corpus
 	$(FUZZ_SWIFT) -module-name InputFuzz Sources/NpyIO/*.swift fuzz/InputFuzz.swift $(FUZZ_C) -lz -o $(FUZZ_DIR)/input-fuzz
-	cp fixtures/npy/*.npy fixtures/npy/*.npz fixtures/cli/*.npz $(FUZZ_DIR)/input-corpus/
+	cp fixtures/npy/*.npy fixtures/npy/*.npz fixtures/cli/*.npz fixtures/torch/*.pth $(FUZZ_DIR)/input-corpus/
 	$(FUZZ_DIR)/input-fuzz $(FUZZ_FLAGS) -max_len=65536 $(FUZZ_DIR)/input-corpus
 
 fuzz-config: $(FUZZ_C)

@@ -41,13 +41,23 @@ extension LossCLI {
             var seen = Set<String>()
             // (report, archive path) for arrays that came from an .npz member.
             var members: [(index: Int, path: String)] = []
+            // The format each file was detected as (by its bytes), for the output.
+            var formats: [(path: String, format: String)] = []
             for path in files where seen.insert(path).inserted {
                 switch try Npy.load(path: path, options: options) {
                 case .array(let array):
+                    formats.append((path, "npy"))
                     reports.append(ArrayReport(name: path, array: array))
                 case .archive(let archive):
+                    formats.append((path, "npz"))
                     for key in archive.names {
                         let array = try archive.array(named: key)
+                        members.append((reports.count, path))
+                        reports.append(ArrayReport(name: key, array: array))
+                    }
+                case .torch(let checkpoint):
+                    formats.append((path, "torch-zip"))
+                    for (key, array) in checkpoint.tensors {
                         members.append((reports.count, path))
                         reports.append(ArrayReport(name: key, array: array))
                     }
@@ -62,8 +72,13 @@ extension LossCLI {
                 reports[index].name = "\(path):\(reports[index].name)"
             }
             switch output.resolved {
-            case .json: print(Self.json(reports).rendered())
-            case .table: print(Self.table(reports), terminator: "")
+            case .json: print(Self.json(reports, formats: formats).rendered())
+            case .table:
+                print(Self.table(reports), terminator: "")
+                // Weight files say what they were read as (npy and npz tables stay as they were).
+                for (path, format) in formats where format != "npy" && format != "npz" {
+                    print("\(JSONValue.escapingControls(path)): \(format)")
+                }
             }
         }
 
@@ -84,8 +99,11 @@ extension LossCLI {
             }
         }
 
-        static func json(_ reports: [ArrayReport]) -> JSONValue {
-            .object([("arrays", .object(reports.map { r in
+        /// `formats` (weight files only, so .npy/.npz output is as the contract shows it): the
+        /// format each weight file was detected as, by its bytes.
+        static func json(_ reports: [ArrayReport], formats: [(path: String, format: String)]) -> JSONValue {
+            let weights = formats.filter { $0.format != "npy" && $0.format != "npz" }
+            return .object([("arrays", .object(reports.map { r in
                 let stats = r.stats
                 return (r.name, .object([
                     ("dtype", .string(r.dtype)),
@@ -97,7 +115,7 @@ extension LossCLI {
                     ("sum", .double(stats.sum)),
                     ("nonfinite", .int(stats.nonfinite)),
                 ]))
-            }))])
+            }))] + (weights.isEmpty ? [] : [("formats", .object(weights.map { ($0.path, .string($0.format)) }))]))
         }
 
         static func table(_ reports: [ArrayReport]) -> String {

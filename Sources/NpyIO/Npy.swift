@@ -30,12 +30,16 @@ public enum Npy {
     }
 
     /// Reads a file the way `np.load` does: a `.npy` gives one array, a ZIP file an
-    /// archive, told apart by their first bytes (not by the file name).
+    /// archive (or, holding `FOLDER/data.pkl`, a PyTorch checkpoint), told apart by their
+    /// bytes, not by the file name.
     public static func load(path: String, options: NpyReadOptions = .init()) throws -> NpyContents {
         let buffer = try FileIO.readWholeFile(path, mapThreshold: options.mapThreshold)
         let b = buffer.bytes
         do {
             if ZipArchive.looksLikeZip(b) {
+                // A torch.save checkpoint is a ZIP too, told apart by its FOLDER/data.pkl.
+                let zip = try ZipArchive(buffer: buffer, budget: options.memoryBudget ?? MemoryBudget.current())
+                if TorchCheckpoint.isCheckpoint(zip) { return .torch(try TorchCheckpoint(buffer: buffer, options: options)) }
                 return .archive(try NpzArchive(buffer: buffer, path: path, options: options))
             }
             if b.count >= 1, b[0] == NpyFormat.magic[0] {
@@ -85,8 +89,11 @@ extension Error {
     }
 }
 
-/// What a file holds: one array (`.npy`) or an archive of them (`.npz`).
+/// What a file holds: one array (`.npy`), an archive of them (`.npz`), or a PyTorch
+/// checkpoint's tensors.
 public enum NpyContents {
     case array(NpyArray)
     case archive(NpzArchive)
+    /// A PyTorch checkpoint (torch.save's zip format).
+    case torch(TorchCheckpoint)
 }

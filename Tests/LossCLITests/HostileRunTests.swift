@@ -310,3 +310,36 @@ final class HostileRunTests: XCTestCase {
         return local + central + end
     }
 }
+
+/// `inspect` of PyTorch checkpoints (torch.save's zip format), detected by their bytes.
+final class InspectTorchTests: XCTestCase {
+    let torch = EvalHarness.root.appendingPathComponent("fixtures/torch")
+
+    func testInspectListsACheckpointsTensors() throws {
+        let r = try EvalHarness.run(["inspect", torch.appendingPathComponent("state_dict.pth").path, "--format", "json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try r.json()
+        let arrays = try XCTUnwrap(json["arrays"] as? [String: [String: Any]])
+        XCTAssertEqual(arrays["features.0.weight"]?["dtype"] as? String, "<f4")
+        XCTAssertEqual(arrays["features.0.weight"]?["shape"] as? [Int], [2, 3, 3, 3])
+        XCTAssertEqual(arrays["bn.num_batches_tracked"]?["dtype"] as? String, "<i8")
+        XCTAssertEqual(arrays["bn.num_batches_tracked"]?["sum"] as? Double, 12345678901)
+        XCTAssertEqual(arrays["half"]?["dtype"] as? String, "<f2")
+        let formats = try XCTUnwrap(json["formats"] as? [String: String])
+        XCTAssertEqual(formats.values.first, "torch-zip")
+        // The same file under another name (no .pth): detected by its bytes.
+        let dir = try EvalHarness.temporaryDirectory(self)
+        try FileManager.default.copyItem(at: torch.appendingPathComponent("wrapped.pth"), to: dir.appendingPathComponent("weights.bin"))
+        let w = try EvalHarness.run(["inspect", "weights.bin", "--format", "table"], in: dir)
+        XCTAssertEqual(w.status, 0, w.stderr)
+        XCTAssertTrue(w.stdout.contains("state_dict.module.conv.weight"), w.stdout)
+        XCTAssertTrue(w.stdout.contains("weights.bin: torch-zip"), w.stdout)
+    }
+
+    func testACheckpointThatAsksForCodeIsRefused() throws {
+        let dir = try EvalHarness.temporaryDirectory(self)
+        let r = try EvalHarness.run(["inspect", torch.appendingPathComponent("evil.pth").path], in: dir)
+        assertUsageError(r, mentions: ["evil.pth", "only a call to", "system", "never run"])
+        XCTAssertEqual(try filesIn(dir), [], "the pickle's command never ran")
+    }
+}
