@@ -107,8 +107,15 @@ struct PickleReader {
     static func read(_ bytes: UnsafeRawBufferPointer, at start: Int = 0, limits: PickleLimits = .init())
         throws(NpyError) -> (value: PickleValue, end: Int, boxes: PickleBoxes) {
         var r = PickleReader(b: bytes, pos: start, limits: limits)
-        let v = try r.run()
-        return (v, r.pos, PickleBoxes(boxes: r.boxes))
+        do throws(NpyError) {
+            let v = try r.run()
+            return (v, r.pos, PickleBoxes(boxes: r.boxes))
+        } catch {
+            // A pickle that fails half-way may have made cycles (a list appended to itself):
+            // severed here, or they would leak.
+            PickleBoxes(boxes: r.boxes).sever()
+            throw error
+        }
     }
 
     private init(b: UnsafeRawBufferPointer, pos: Int, limits: PickleLimits) {

@@ -103,4 +103,23 @@ final class PickleTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("more than 5 values on the stack"), "\(error)")
         }
     }
+
+    /// A pickle that makes a cycle (a list appended to itself) and then fails leaves no
+    /// reachable boxes: the reader severs them on the error path too (found by make fuzz-npy).
+    func testCyclesAreSeveredWhenAPickleFails() throws {
+        weak var box: PickleBox?
+        // [] DUP APPEND (the list contains itself), then an unknown opcode.
+        let bytes: [UInt8] = [0x80, 0x02, 0x5D, 0x32, 0x61, 0xFF]
+        XCTAssertThrowsError(try bytes.withUnsafeBytes { raw in
+            do { _ = try PickleReader.read(raw) } catch { throw error }
+        })
+        // The same cycle read successfully, then severed: released.
+        let ok: [UInt8] = [0x80, 0x02, 0x5D, 0x32, 0x61, 0x2E]
+        try ok.withUnsafeBytes { raw in
+            let (v, _, boxes) = try PickleReader.read(raw)
+            if case let .list(b) = v { box = b }
+            boxes.sever()
+        }
+        XCTAssertNil(box, "a severed cycle is released")
+    }
 }
