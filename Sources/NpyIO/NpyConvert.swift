@@ -86,10 +86,19 @@ enum NpyConvert {
 
     /// Copies a column-major array into row-major order.
     static func fortranToC<T>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, shape: [Int]) {
+        var fStride = [Int](repeating: 1, count: shape.count)
+        for k in 1..<max(shape.count, 1) { fStride[k] = fStride[k - 1] * shape[k - 1] }
+        stridedToC(src, dst, shape: shape, strides: fStride)
+    }
+
+    /// Copies the view of `src` with `strides` (in elements, all ≥ 0) into row-major order:
+    /// an odometer over the leading axes, a strided run along the last. Fortran-order arrays
+    /// and PyTorch's non-contiguous tensor views both go through it.
+    static func stridedToC<T>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, shape: [Int], strides: [Int]) {
         let nd = shape.count
-        var fStride = [Int](repeating: 1, count: nd)
-        for k in 1..<nd { fStride[k] = fStride[k - 1] * shape[k - 1] }
-        let inner = shape[nd - 1], innerStride = fStride[nd - 1]
+        guard nd > 0 else { dst[0] = src[0]; return }
+        guard shape.allSatisfy({ $0 > 0 }) else { return }
+        let inner = shape[nd - 1], innerStride = strides[nd - 1]
         var index = [Int](repeating: 0, count: nd - 1)     // odometer over the leading axes
         var srcBase = 0
         var o = 0
@@ -100,12 +109,25 @@ enum NpyConvert {
             var k = nd - 2
             while k >= 0 {
                 index[k] += 1
-                srcBase += fStride[k]
+                srcBase += strides[k]
                 if index[k] < shape[k] { break }
-                srcBase -= fStride[k] * shape[k]
+                srcBase -= strides[k] * shape[k]
                 index[k] = 0
                 k -= 1
             }
+        }
+    }
+
+    /// `stridedToC` for elements of `itemSize` bytes (1, 2, 4 or 8), whatever their type.
+    static func stridedToC(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, shape: [Int], strides: [Int], itemSize: Int) {
+        func run<T>(_: T.Type) {
+            stridedToC(src.assumingMemoryBound(to: T.self), dst.assumingMemoryBound(to: T.self), shape: shape, strides: strides)
+        }
+        switch itemSize {
+        case 1: run(UInt8.self)
+        case 2: run(UInt16.self)
+        case 4: run(UInt32.self)
+        default: run(UInt64.self)
         }
     }
 }

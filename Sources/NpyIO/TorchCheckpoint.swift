@@ -241,7 +241,8 @@ struct StorageTable {
         guard gathered <= budget.available, let p = NpyBuffer.allocate(bytes) else {
             throw NpyError(.exceedsMemory(what: "gathering strided tensor views", bytes: gathered, budget: budget))
         }
-        Self.gather(s.buffer.bytes.baseAddress! + s.start + start * s.dtype.itemSize, shape, step, s.dtype.itemSize, p)
+        NpyConvert.stridedToC(s.buffer.bytes.baseAddress! + s.start + start * s.dtype.itemSize, p,
+                              shape: shape, strides: step, itemSize: s.dtype.itemSize)
         return NpyArray(header: header, buffer: NpyBuffer(adopting: p, count: bytes), dataOffset: 0)
     }
 
@@ -253,25 +254,5 @@ struct StorageTable {
             expected *= d
         }
         return true
-    }
-
-    /// Copies the strided view at `src` (element strides) into C order at `dst`.
-    static func gather(_ src: UnsafeRawPointer, _ shape: [Int], _ stride: [Int], _ size: Int, _ dst: UnsafeMutableRawPointer) {
-        let count = shape.reduce(1, *)
-        guard count > 0 else { return }
-        var index = [Int](repeating: 0, count: shape.count)
-        var offset = 0
-        for i in 0..<count {
-            (dst + i * size).copyMemory(from: src + offset * size, byteCount: size)
-            var d = shape.count - 1
-            while d >= 0 {
-                index[d] += 1
-                offset += stride[d]
-                if index[d] < shape[d] { break }
-                offset -= stride[d] * shape[d]
-                index[d] = 0
-                d -= 1
-            }
-        }
     }
 }

@@ -26,6 +26,17 @@ public struct EvaluationOptions {
     func targets(_ read: [String]) -> [String] {
         wrt ?? read.filter { !nonFloatInputs.contains($0) }
     }
+
+    /// The gradient entries of terms reading these inputs: `"total"` (the inputs of the terms
+    /// in the total) first, then each term unless `termGradients` is off. The one rule both
+    /// `LossProgram.plannedOutputs` and `ForwardPass.backward` follow.
+    func gradientOrder(_ terms: [(name: String, inputs: [String])]) -> [(key: String, inputs: [String])] {
+        var totalRead: [String] = []
+        for t in terms where Evaluation.isInTotal(t.name) { for r in t.inputs where !totalRead.contains(r) { totalRead.append(r) } }
+        var order: [(key: String, inputs: [String])] = [("total", targets(totalRead))]
+        if termGradients { order += terms.map { ($0.name, targets($0.inputs)) } }
+        return order
+    }
 }
 
 /// The forward pass of a program: every term's value and the total, with the graph that
@@ -50,12 +61,7 @@ public struct ForwardPass {
         var gradients: [String: [String: Tensor]] = [:]
         var order: [(key: String, inputs: [String])] = []
         if options.gradients {
-            var totalRead: [String] = []
-            for t in terms where t.inTotal { for r in t.inputs where !totalRead.contains(r) { totalRead.append(r) } }
-            order.append(("total", options.targets(totalRead)))
-            if options.termGradients {
-                for t in terms { order.append((t.name, options.targets(t.inputs))) }
-            }
+            order = options.gradientOrder(terms.map { ($0.name, $0.inputs) })
             var names: [String] = []
             for (_, wanted) in order { for n in wanted where !names.contains(n) { names.append(n) } }
             var leafList: [Tensor] = []
@@ -93,6 +99,9 @@ public struct ForwardPass {
 
 /// The values (and gradients) of every term of a program.
 public struct Evaluation {
+    /// MMagic's rule: a term is in the total when its name contains `loss`.
+    static func isInTotal(_ name: String) -> Bool { name.contains("loss") }
+
     /// One reported term, after same-name summing.
     public struct Term {
         public var name: String
@@ -183,7 +192,7 @@ extension LossProgram {
         for p in partials {
             let reported = p.value.shape.isEmpty ? p.value : p.value.mean()
             reportedTensors.append(reported)
-            let inTotal = p.name.contains("loss")
+            let inTotal = Evaluation.isInTotal(p.name)
             if inTotal { totalTensor = try totalTensor.map { try $0 + reported } ?? reported }
             result.append(.init(name: p.name, type: p.types.joined(separator: "+"), value: p.value,
                                 reported: try reported.item(), inTotal: inTotal, inputs: p.inputs))

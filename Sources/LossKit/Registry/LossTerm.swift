@@ -84,13 +84,6 @@ extension LossProgram {
             }
         }
         let termReads = names.map { (name: $0, inputs: reads[$0] ?? []) }
-        guard options.gradients else { return (termReads, []) }
-        var totalRead: [String] = []
-        for n in names where n.contains("loss") { for r in reads[n] ?? [] where !totalRead.contains(r) { totalRead.append(r) } }
-        var gradients: [(key: String, inputs: [String])] = [("total", options.targets(totalRead))]
-        if options.termGradients {
-            for n in names { gradients.append((n, options.targets(reads[n] ?? []))) }
-        }
-        return (termReads, gradients)
+        return (termReads, options.gradients ? options.gradientOrder(termReads) : [])
     }
 }
