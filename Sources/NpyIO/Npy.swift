@@ -38,9 +38,10 @@ public enum Npy {
         do {
             if ZipArchive.looksLikeZip(b) {
                 // A torch.save checkpoint is a ZIP too, told apart by its FOLDER/data.pkl.
-                let zip = try ZipArchive(buffer: buffer, budget: options.memoryBudget ?? MemoryBudget.current())
-                if TorchCheckpoint.isCheckpoint(zip) { return .torch(try TorchCheckpoint(buffer: buffer, options: options)) }
-                return .archive(try NpzArchive(buffer: buffer, path: path, options: options))
+                // The directory is read once, with .npz's key rule (torch's names never end in .npy).
+                let zip = try ZipArchive(buffer: buffer, budget: options.memoryBudget ?? MemoryBudget.current(), key: NpzArchive.key)
+                if TorchCheckpoint.isCheckpoint(zip) { return .torch(try TorchCheckpoint(zip: zip, options: options)) }
+                return .archive(NpzArchive(zip: zip, path: path, options: options))
             }
             if b.count >= 1, b[0] == NpyFormat.magic[0] {
                 return .array(try array(in: buffer, at: 0, count: buffer.count, options: options))

@@ -35,9 +35,15 @@ public struct NpzArchive: @unchecked Sendable {
     }
 
     init(buffer: NpyBuffer, path: String?, options: NpyReadOptions) throws(NpyError) {
+        self.init(zip: try ZipArchive(buffer: buffer, budget: options.memoryBudget ?? MemoryBudget.current(), key: Self.key),
+                  path: path, options: options)
+    }
+
+    /// An archive over a ZIP whose directory was read with `NpzArchive.key`.
+    init(zip: ZipArchive, path: String?, options: NpyReadOptions) {
         self.path = path
         self.options = options
-        zip = try ZipArchive(buffer: buffer, budget: options.memoryBudget ?? MemoryBudget.current(), key: Self.key)
+        self.zip = zip
         names = zip.members.map { Self.key($0.name) }
         var index: [String: Int] = [:]
         for (i, m) in zip.members.enumerated() {

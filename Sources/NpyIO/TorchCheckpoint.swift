@@ -41,7 +41,10 @@ public struct TorchCheckpoint {
     }
 
     init(buffer: NpyBuffer, options: NpyReadOptions) throws(NpyError) {
-        let zip = try ZipArchive(buffer: buffer, budget: options.memoryBudget ?? MemoryBudget.current())
+        try self.init(zip: try ZipArchive(buffer: buffer, budget: options.memoryBudget ?? MemoryBudget.current()), options: options)
+    }
+
+    init(zip: ZipArchive, options: NpyReadOptions) throws(NpyError) {
         guard let first = zip.members.first?.name, let slash = first.firstIndex(of: "/") else {
             throw NpyError(.torchFormat(message: "no top folder: the archive is not a torch.save file"))
         }
