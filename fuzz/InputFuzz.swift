@@ -30,8 +30,8 @@ public func inputFuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CIn
         for name in z.names where z.contains(name) {
             if let a = try? z.array(named: name) { consume(a) }
         }
-    case .torch(let checkpoint):
-        for (_, a) in checkpoint.tensors { consume(a) }
+    case .weights(let weights):
+        for (_, a) in weights.tensors { consume(a) }
     }
     return 0
 }

@@ -15,8 +15,8 @@ public func npyFuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
     }
     // The symbolic pickle reader and the torch checkpoint reader on the same bytes.
     if let (_, _, boxes) = try? PickleReader.read(bytes) { boxes.sever() }
-    if let checkpoint = try? TorchCheckpoint.read(bytes: Array(bytes), options: options) {
-        for (_, a) in checkpoint.tensors { exercise(a) }
+    if let weights = try? WeightFile.read(bytes: Array(bytes), options: options) {
+        for (_, a) in weights.tensors { exercise(a) }
     }
     if let z = try? NpzArchive.read(bytes: Array(bytes), options: options) {
         for name in z.names {

@@ -55,9 +55,9 @@ extension LossCLI {
                         members.append((reports.count, path))
                         reports.append(ArrayReport(name: key, array: array))
                     }
-                case .torch(let checkpoint):
-                    formats.append((path, "torch-zip"))
-                    for (key, array) in checkpoint.tensors {
+                case .weights(let weights):
+                    formats.append((path, weights.format.rawValue))
+                    for (key, array) in weights.tensors {
                         members.append((reports.count, path))
                         reports.append(ArrayReport(name: key, array: array))
                     }

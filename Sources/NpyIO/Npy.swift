@@ -29,26 +29,39 @@ public enum Npy {
         return try array(in: buffer, at: 0, count: buffer.count, options: options)
     }
 
-    /// Reads a file the way `np.load` does: a `.npy` gives one array, a ZIP file an
-    /// archive (or, holding `FOLDER/data.pkl`, a PyTorch checkpoint), told apart by their
-    /// bytes, not by the file name.
+    /// Reads a file the way `np.load` does, and weight files: a `.npy` gives one array, a ZIP
+    /// an archive or (holding `FOLDER/data.pkl`) a PyTorch checkpoint, and torch's legacy stream
+    /// and safetensors give weights, all told apart by their bytes (`WeightFile.detect`), not by
+    /// the file name.
     public static func load(path: String, options: NpyReadOptions = .init()) throws -> NpyContents {
         let buffer = try FileIO.readWholeFile(path, mapThreshold: options.mapThreshold)
-        let b = buffer.bytes
         do {
-            if ZipArchive.looksLikeZip(b) {
-                // A torch.save checkpoint is a ZIP too, told apart by its FOLDER/data.pkl.
-                // The directory is read once, with .npz's key rule (torch's names never end in .npy).
-                let zip = try ZipArchive(buffer: buffer, budget: options.memoryBudget ?? MemoryBudget.current(), key: NpzArchive.key)
-                if TorchCheckpoint.isCheckpoint(zip) { return .torch(try TorchCheckpoint(zip: zip, options: options)) }
-                return .archive(NpzArchive(zip: zip, path: path, options: options))
-            }
-            if b.count >= 1, b[0] == NpyFormat.magic[0] {
-                return .array(try array(in: buffer, at: 0, count: buffer.count, options: options))
-            }
-            throw NpyError(.unknownFormat(foundPrefix: Array(b.prefix(8))), offset: 0)
+            return try contents(of: buffer, path: path, options: options)
         } catch {
             throw error.addingLocation(file: path)
+        }
+    }
+
+    static func contents(of buffer: NpyBuffer, path: String?, options: NpyReadOptions) throws(NpyError) -> NpyContents {
+        let b = buffer.bytes
+        switch WeightFile.detect(b) {
+        case .zip:
+            // A torch.save checkpoint (or TorchScript archive) is a ZIP too, told apart by its
+            // FOLDER/data.pkl. The directory is read once, with .npz's key rule (torch's names
+            // never end in .npy).
+            let zip = try ZipArchive(buffer: buffer, budget: options.memoryBudget ?? MemoryBudget.current(), key: NpzArchive.key)
+            if TorchCheckpoint.isCheckpoint(zip) { return .weights(try TorchCheckpoint.read(zip: zip, path: path, options: options)) }
+            return .archive(NpzArchive(zip: zip, path: path, options: options))
+        case .npy:
+            return .array(try array(in: buffer, at: 0, count: buffer.count, options: options))
+        case .torchLegacy:
+            return .weights(try TorchLegacy.read(buffer: buffer, path: path, options: options))
+        case .torchTar:
+            throw NpyError(.torchFormat(message: "the tar format of torch ≤ 0.1 is not supported; load it with that torch and torch.save it again"), offset: 257)
+        case .safetensors:
+            return .weights(try Safetensors.read(buffer: buffer, path: path, options: options))
+        case .unknown:
+            throw NpyError(.unknownFormat(foundPrefix: Array(b.prefix(8))), offset: 0)
         }
     }
 
@@ -90,11 +103,10 @@ extension Error {
     }
 }
 
-/// What a file holds: one array (`.npy`), an archive of them (`.npz`), or a PyTorch
-/// checkpoint's tensors.
+/// What a file holds: one array (`.npy`), an archive of them (`.npz`), or the tensors of a
+/// weight file (PyTorch's formats, safetensors).
 public enum NpyContents {
     case array(NpyArray)
     case archive(NpzArchive)
-    /// A PyTorch checkpoint (torch.save's zip format).
-    case torch(TorchCheckpoint)
+    case weights(WeightFile)
 }

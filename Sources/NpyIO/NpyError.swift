@@ -43,6 +43,10 @@ public struct NpyError: Error, Equatable, CustomStringConvertible, Sendable {
         case pickle(message: String)
         /// A PyTorch checkpoint whose records or tensors are not what torch.save writes.
         case torchFormat(message: String)
+        /// A safetensors file whose header or data is not what the format allows.
+        case safetensors(message: String)
+        /// A file that holds no named tensors (a single .npy array).
+        case notWeightFile(found: String)
         // Writing.
         case invalidArray(message: String)
         case headerTooLongToWrite(length: Int)
@@ -94,7 +98,7 @@ public struct NpyError: Error, Equatable, CustomStringConvertible, Sendable {
         case .notNpy(let prefix):
             return "not a .npy file: expected the magic string \\x93NUMPY, found \(Self.show(prefix))"
         case .unknownFormat(let prefix):
-            return "not a .npy or .npz file: expected \\x93NUMPY or a ZIP signature, found \(Self.show(prefix))"
+            return "not a .npy, .npz or weight file: expected \\x93NUMPY, a ZIP signature, a PyTorch pickle or a safetensors header, found \(Self.show(prefix))"
         case .unsupportedVersion(let major, let minor):
             return "unsupported .npy format version \(major).\(minor) (expected 1.0, 2.0 or 3.0)"
         case .truncated(let what, let expected, let got):
@@ -129,6 +133,8 @@ public struct NpyError: Error, Equatable, CustomStringConvertible, Sendable {
         case .invalidArray(let message): return "invalid array: \(message)"
         case .pickle(let message): return "malformed or refused pickle: \(message)"
         case .torchFormat(let message): return "PyTorch checkpoint: \(message)"
+        case .safetensors(let message): return "safetensors: \(message)"
+        case .notWeightFile(let found): return "not a weight file (named tensors): it is \(found)"
         case .headerTooLongToWrite(let length): return "header of \(length) bytes is too long to write"
         }
     }

@@ -101,6 +101,9 @@ struct PickleReader {
     private var elements = 0
     /// Every box made, to sever their contents at the end (no recursive release).
     private var boxes: [PickleBox] = []
+    /// The persistent ids, in the order they were read (torch's legacy stream needs every
+    /// storage's type to find the storages after the pickles).
+    private var persistent: [PickleValue] = []
 
     /// Reads the pickle starting at `start`; `end` is the offset just after its STOP. The
     /// value's boxes stay valid: the caller calls `release(_:)` on the reader's boxes when done.
@@ -109,11 +112,11 @@ struct PickleReader {
         var r = PickleReader(b: bytes, pos: start, limits: limits)
         do throws(NpyError) {
             let v = try r.run()
-            return (v, r.pos, PickleBoxes(boxes: r.boxes))
+            return (v, r.pos, PickleBoxes(boxes: r.boxes, persistent: r.persistent))
         } catch {
             // A pickle that fails half-way may have made cycles (a list appended to itself):
             // severed here, or they would leak.
-            PickleBoxes(boxes: r.boxes).sever()
+            PickleBoxes(boxes: r.boxes, persistent: []).sever()
             throw error
         }
     }
@@ -383,7 +386,9 @@ struct PickleReader {
                 default: throw fail("BUILD on a \(Self.kind(target))", at: at)
                 }
             case 0x51:  // BINPERSID
-                try push(.persistent(try box([try pop()])))
+                let id = try pop()
+                persistent.append(id)
+                try push(.persistent(try box([id])))
             default:
                 let names: [UInt8: String] = [0x49: "INT", 0x4C: "LONG", 0x53: "STRING", 0x56: "UNICODE", 0x46: "FLOAT",
                                               0x67: "GET", 0x70: "PUT", 0x69: "INST", 0x6F: "OBJ", 0x50: "PERSID",
@@ -417,5 +422,7 @@ struct PickleReader {
 /// (a 100,000-deep list would otherwise overflow the stack in its deinit chain).
 struct PickleBoxes {
     let boxes: [PickleBox]
+    /// Every persistent id's value (the pid tuple), in reading order.
+    let persistent: [PickleValue]
     func sever() { for b in boxes { b.items = [] } }
 }

@@ -2,53 +2,38 @@
 import Glibc
 #endif
 
-/// The tensors of a PyTorch checkpoint, read without Python (`torch.save`'s zip format, torch
-/// ≥ 1.6): a ZIP (`ZipArchive`) of stored records under one top folder, taken from the first
-/// entry (`NAME/data.pkl`, `NAME/byteorder`, `NAME/data/KEY`). `data.pkl` is read by the
-/// symbolic `PickleReader`; tensors are the `torch._utils._rebuild_tensor(_v2)` calls in it
-/// (and `_rebuild_parameter` around one), their storages the `('storage', TYPE, KEY, location,
-/// numel)` persistent ids. Every dict on the way is flattened into dotted keys
-/// (`state_dict.features.0.weight`), anything else in the pickle (mmengine's objects, numpy
-/// scalars in `meta`) is ignored. A storage's bytes are used in place; a tensor that is a
-/// C-order view of its storage (the usual case, and slices at an offset) is too, any other view
-/// (a transpose, an expand) is gathered into C order. Big-endian files (`byteorder` = `big`)
-/// give big-endian arrays, which NpyIO's conversions swap.
+/// The tensors of a PyTorch checkpoint, read without Python, from torch.save's zip format
+/// (torch ≥ 1.6) or a TorchScript archive (`torch.jit.save`): a ZIP (`ZipArchive`) of stored
+/// records under one top folder, taken from the first entry (`NAME/data.pkl`, `NAME/byteorder`,
+/// `NAME/data/KEY`). `data.pkl` is read by the symbolic `PickleReader`; tensors are the
+/// `torch._utils._rebuild_tensor(_v2)` calls in it (and `_rebuild_parameter` around one), their
+/// storages the `('storage', TYPE, KEY, location, numel)` persistent ids. Every dict on the way
+/// is flattened into dotted keys (`state_dict.features.0.weight`), and so is the attribute dict
+/// of each TorchScript module object (`__torch__.…` classes: `visual.conv1.weight`); anything
+/// else in the pickle (mmengine's objects, numpy scalars in `meta`) is ignored. TorchScript's
+/// `code/` and `constants.pkl` are never read. A storage's bytes are used in place; a tensor
+/// that is a C-order view of its storage (the usual case, and slices at an offset) is too, any
+/// other view (a transpose, an expand) is gathered into C order. Big-endian files (`byteorder`
+/// = `big`) give big-endian arrays, which NpyIO's conversions swap. The legacy raw stream is
+/// `TorchLegacy`, which shares the storage table and the flattening.
 ///
-/// Not yet: the legacy raw pickle stream (torch < 1.6 and torchvision's published files),
-/// TorchScript's module objects, `_rebuild_tensor_v3` and bfloat16 storages: each is refused
-/// with a message that names it.
-public struct TorchCheckpoint {
-    /// Tensors in the order the pickle gives them, under their flattened keys.
-    public let tensors: [(key: String, array: NpyArray)]
-
-    public static func read(path: String, options: NpyReadOptions = .init()) throws -> TorchCheckpoint {
-        let buffer = try FileIO.readWholeFile(path, mapThreshold: options.mapThreshold)
-        do {
-            return try TorchCheckpoint(buffer: buffer, options: options)
-        } catch {
-            throw error.addingLocation(file: path)
-        }
-    }
-
-    public static func read(bytes: [UInt8], options: NpyReadOptions = .init()) throws -> TorchCheckpoint {
-        try TorchCheckpoint(buffer: NpyBuffer(copying: bytes), options: options)
-    }
-
-    /// Whether a ZIP holds a torch.save record set (`FOLDER/data.pkl` as its first member).
-    static func isCheckpoint(_ zip: ZipArchive) -> Bool {
-        guard let first = zip.members.first?.name, let slash = first.firstIndex(of: "/") else { return false }
-        return first[first.index(after: slash)...] == "data.pkl"
-    }
-
-    init(buffer: NpyBuffer, options: NpyReadOptions) throws(NpyError) {
-        try self.init(zip: try ZipArchive(buffer: buffer, budget: options.memoryBudget ?? MemoryBudget.current()), options: options)
-    }
-
-    init(zip: ZipArchive, options: NpyReadOptions) throws(NpyError) {
-        guard let first = zip.members.first?.name, let slash = first.firstIndex(of: "/") else {
-            throw NpyError(.torchFormat(message: "no top folder: the archive is not a torch.save file"))
-        }
+/// Not supported, each refused with a message naming it: `_rebuild_tensor_v3` and tensors with
+/// conjugate/negative bits.
+enum TorchCheckpoint {
+    /// The top folder when the ZIP holds a torch.save record set (`FOLDER/data.pkl`, every
+    /// member under `FOLDER/`, which is taken from the first entry).
+    static func recordPrefix(_ zip: ZipArchive) -> String? {
+        guard let first = zip.members.first?.name, let slash = first.firstIndex(of: "/") else { return nil }
         let prefix = String(first[...slash])
+        return zip.members.contains { $0.name == prefix + "data.pkl" } ? prefix : nil
+    }
+
+    static func isCheckpoint(_ zip: ZipArchive) -> Bool { recordPrefix(zip) != nil }
+
+    static func read(zip: ZipArchive, path: String?, options: NpyReadOptions) throws(NpyError) -> WeightFile {
+        guard let prefix = recordPrefix(zip) else {
+            throw NpyError(.torchFormat(message: "no FOLDER/data.pkl: the archive is not a torch.save file"))
+        }
         var members: [String: ZipArchive.Member] = [:]
         for m in zip.members {
             guard m.name.hasPrefix(prefix) else {
@@ -56,9 +41,9 @@ public struct TorchCheckpoint {
             }
             members[String(m.name.dropFirst(prefix.count))] = m
         }
-        guard let pkl = members["data.pkl"] else {
-            throw NpyError(.torchFormat(message: "no \(prefix)data.pkl (a TorchScript archive keeps its tensors elsewhere; not read yet)"))
-        }
+        // torch.jit.save writes constants.pkl (and code/); torch.save never does.
+        let format: WeightFormat = members["constants.pkl"] != nil ? .torchScript : .torchZip
+        guard let pkl = members["data.pkl"] else { throw NpyError(.torchFormat(message: "no \(prefix)data.pkl")) }
         var bigEndian = false
         if let order = members["byteorder"] {
             let (b, start, count) = try zip.contents(of: order)
@@ -76,25 +61,35 @@ public struct TorchCheckpoint {
         guard end == pc else {
             throw NpyError(.torchFormat(message: "\(pc - end) bytes after the pickle's STOP"), member: pkl.name, offset: end)
         }
-        var storages = StorageTable(zip: zip, members: members, prefix: prefix, bigEndian: bigEndian,
+        var storages = StorageTable(source: .zip(zip, members: members, prefix: prefix), bigEndian: bigEndian,
                                     budget: options.memoryBudget ?? MemoryBudget.current())
-        let found: [(key: String, array: NpyArray)]
         do throws(NpyError) {
-            found = try Self.flatten(root) { value throws(NpyError) in try storages.tensor(value) }
+            return WeightFile(format: format, path: path, tensors: try tensors(in: root, storages: &storages))
         } catch {
             throw error.located(file: nil, member: error.member ?? pkl.name)
         }
-        // A pickle that is nothing but a call (os.system, builtins.eval...) is refused by name:
-        // it was never run, but it is not a checkpoint either.
-        if found.isEmpty, let (callee, _) = root.callParts, let name = callee.globalName {
-            throw NpyError(.torchFormat(message: "holds no tensors, only a call to \(name) (never run: losscli does not execute pickles)"),
-                           member: pkl.name)
-        }
-        tensors = found
     }
 
-    /// Walks dicts (iteratively, each box once, depth at most 64) and collects what `tensor`
-    /// recognises, under dotted keys.
+    /// The tensors of a checkpoint's main object. A pickle that is nothing but a call
+    /// (os.system, builtins.eval...) is refused by name: it was never run, but it is not a
+    /// checkpoint either.
+    static func tensors(in root: PickleValue, storages: inout StorageTable) throws(NpyError) -> [(key: String, array: NpyArray)] {
+        let found = try flatten(root) { value throws(NpyError) in try storages.tensor(value) }
+        if found.isEmpty, let (callee, _) = root.callParts, let name = callee.globalName, !name.hasPrefix("__torch__.") {
+            throw NpyError(.torchFormat(message: "holds no tensors, only a call to \(name) (never run: losscli does not execute pickles)"))
+        }
+        return found
+    }
+
+    /// TorchScript's type annotations and list builders (`torch.jit._pickle`): identities on
+    /// their first argument.
+    static let identityCalls: Set<String> = [
+        "torch.jit._pickle.restore_type_tag", "torch.jit._pickle.build_intlist", "torch.jit._pickle.build_tensorlist",
+        "torch.jit._pickle.build_doublelist", "torch.jit._pickle.build_boollist",
+    ]
+
+    /// Walks dicts and TorchScript module objects (iteratively, each box once, depth at most
+    /// 64) and collects what `tensor` recognises, under dotted keys.
     static func flatten(_ root: PickleValue, _ tensor: (PickleValue) throws(NpyError) -> NpyArray?)
         throws(NpyError) -> [(key: String, array: NpyArray)] {
         var out: [(key: String, array: NpyArray)] = []
@@ -108,7 +103,19 @@ public struct TorchCheckpoint {
                 out.append((key, array))
                 continue
             }
-            guard case let .dict(box) = value, depth < 64, seen.insert(ObjectIdentifier(box)).inserted else { continue }
+            guard depth < 64 else { continue }
+            var node = value
+            if case let .call(parts, state) = value, let callee = parts.items.first?.globalName {
+                if identityCalls.contains(callee), parts.items.count >= 2 {
+                    stack.append((prefix, parts.items[1], depth + 1))
+                    continue
+                }
+                // A TorchScript module: GLOBAL '__torch__.NAME' + NEWOBJ + BUILD {attribute: value}.
+                guard callee.hasPrefix("__torch__."), let attributes = state?.items.first, case .dict = attributes,
+                      seen.insert(ObjectIdentifier(parts)).inserted else { continue }
+                node = attributes
+            }
+            guard case let .dict(box) = node, seen.insert(ObjectIdentifier(box)).inserted else { continue }
             // Reversed onto the stack, so the pickle's order comes out.
             for (k, v) in box.pairs.reversed() {
                 let name: String
@@ -126,9 +133,14 @@ public struct TorchCheckpoint {
 
 /// The storages of one checkpoint, and tensors rebuilt on them.
 struct StorageTable {
-    let zip: ZipArchive
-    let members: [String: ZipArchive.Member]
-    let prefix: String
+    /// Where storages' bytes are: the zip format's `data/KEY` records, or the legacy stream's
+    /// storages after its pickles (`TorchLegacy`), found by key.
+    enum Source {
+        case zip(ZipArchive, members: [String: ZipArchive.Member], prefix: String)
+        /// Each storage's bytes (after its 8-byte count) and the element count its record gives.
+        case legacy(NpyBuffer, [String: (start: Int, numel: Int64)])
+    }
+    let source: Source
     let bigEndian: Bool
     let budget: MemoryBudget
     /// Storage key -> its bytes and dtype (one dtype per key).
@@ -136,10 +148,8 @@ struct StorageTable {
     /// Bytes gathered for strided views so far (bounded by the budget).
     private var gathered: UInt64 = 0
 
-    init(zip: ZipArchive, members: [String: ZipArchive.Member], prefix: String, bigEndian: Bool, budget: MemoryBudget) {
-        self.zip = zip
-        self.members = members
-        self.prefix = prefix
+    init(source: Source, bigEndian: Bool, budget: MemoryBudget) {
+        self.source = source
         self.bigEndian = bigEndian
         self.budget = budget
     }
@@ -182,21 +192,49 @@ struct StorageTable {
                 + (typeName == "BFloat16Storage" ? " yet (bfloat16)" : "")))
         }
         let dtype = NpyDType(kind: kind, itemSize: size, byteOrder: size == 1 ? .notApplicable : (bigEndian ? .big : .little))
+        let root = try rootStorage(key: key, numel: numel64, dtype: dtype)
+        // Files of torch < 0.4 may name a view of a storage: (view_key, offset, size), in elements.
+        guard id.count >= 6, let view = id[5].tupleItems else { return root }
+        guard view.count == 3, let off = view[1].intValue, let n = view[2].intValue, off >= 0, n >= 0,
+              off <= Int64(root.numel), n <= Int64(root.numel) - off else {
+            throw NpyError(.torchFormat(message: "storage '\(key)' has a view that is not (key, offset, size) within its \(root.numel) elements"))
+        }
+        return (root.buffer, root.start + Int(off) * size, Int(n), dtype)
+    }
+
+    private mutating func rootStorage(key: String, numel numel64: Int64, dtype: NpyDType)
+        throws(NpyError) -> (buffer: NpyBuffer, start: Int, numel: Int, dtype: NpyDType) {
+        let size = dtype.itemSize
         if let s = loaded[key] {
             guard s.dtype == dtype else { throw NpyError(.torchFormat(message: "storage '\(key)' is read as two dtypes")) }
+            guard Int64(s.numel) == numel64 else {
+                throw NpyError(.torchFormat(message: "storage '\(key)' is named with \(s.numel) and with \(numel64) elements"))
+            }
             return s
         }
-        guard let member = members["data/" + key] else {
-            throw NpyError(.torchFormat(message: "no record \(prefix)data/\(key) for storage '\(key)'"))
+        let buffer: NpyBuffer, start: Int, count: Int
+        switch source {
+        case let .zip(zip, members, prefix):
+            guard let member = members["data/" + key] else {
+                throw NpyError(.torchFormat(message: "no record \(prefix)data/\(key) for storage '\(key)'"))
+            }
+            guard member.method == 0 else {
+                throw NpyError(.torchFormat(message: "storage record is compressed (torch.save stores them)"), member: member.name)
+            }
+            (buffer, start, count) = try zip.contents(of: member)
+        case let .legacy(file, table):
+            guard let (at, recorded) = table[key] else {
+                throw NpyError(.torchFormat(message: "storage '\(key)' is not in the file's list of storages"))
+            }
+            let (bytes, overflow) = recorded.multipliedReportingOverflow(by: Int64(size))
+            guard !overflow, bytes <= Int64(file.count - at) else {
+                throw NpyError(.torchFormat(message: "storage '\(key)' of \(recorded) elements of \(size) bytes runs past the end of the file"))
+            }
+            (buffer, start, count) = (file, at, Int(bytes))
         }
-        guard member.method == 0 else {
-            throw NpyError(.torchFormat(message: "storage record is compressed (torch.save stores them)"), member: member.name)
-        }
-        let (buffer, start, count) = try zip.contents(of: member)
         let (bytes, overflow) = numel64.multipliedReportingOverflow(by: Int64(size))
         guard numel64 >= 0, !overflow, bytes == Int64(count) else {
-            throw NpyError(.torchFormat(message: "storage '\(key)' claims \(numel64) elements of \(size) bytes, its record has \(count) bytes"),
-                           member: member.name)
+            throw NpyError(.torchFormat(message: "storage '\(key)' claims \(numel64) elements of \(size) bytes, its record has \(count) bytes"))
         }
         let s = (buffer, start, Int(numel64), dtype)
         loaded[key] = s

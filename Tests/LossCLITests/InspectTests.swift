@@ -161,7 +161,7 @@ final class InspectTests: XCTestCase {
         let bad = try losscli(["inspect", "fixtures/npy/f4_le_C_v1.npy", "Package.swift"])
         XCTAssertEqual(bad.status, 2)
         XCTAssertEqual(bad.stdout, "", "no partial report")
-        XCTAssertEqual(bad.stderr, "losscli: error: Package.swift, byte 0: not a .npy or .npz file: expected \\x93NUMPY or a ZIP signature, found b'// swift'\n")
+        XCTAssertEqual(bad.stderr, "losscli: error: Package.swift, byte 0: not a .npy, .npz or weight file: expected \\x93NUMPY, a ZIP signature, a PyTorch pickle or a safetensors header, found b'// swift'\n")
 
         let member = try losscli(["inspect", "fixtures/npy/bad_member.npz"])
         XCTAssertEqual(member.status, 2)

@@ -19,7 +19,7 @@ final class TorchCheckpointTests: XCTestCase {
         let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: Self.folder.appendingPathComponent("expected.json")))
         XCTAssertEqual(expected.files.count, 3)
         for (file, tensors) in expected.files {
-            let ckpt = try TorchCheckpoint.read(path: Self.folder.appendingPathComponent(file).path)
+            let ckpt = try WeightFile.read(path: Self.folder.appendingPathComponent(file).path)
             XCTAssertEqual(Set(ckpt.tensors.map(\.key)), Set(tensors.keys), file)
             for (key, array) in ckpt.tensors {
                 guard let want = tensors[key] else { continue }
@@ -32,7 +32,7 @@ final class TorchCheckpointTests: XCTestCase {
 
     /// A C-order view is read in place: the slice's bytes are the storage's, at its offset.
     func testContiguousViewsShareTheFile() throws {
-        let ckpt = try TorchCheckpoint.read(path: Self.folder.appendingPathComponent("views.pth").path)
+        let ckpt = try WeightFile.read(path: Self.folder.appendingPathComponent("views.pth").path)
         let byKey = Dictionary(uniqueKeysWithValues: ckpt.tensors.map { ($0.key, $0.array) })
         let base = try XCTUnwrap(byKey["base"]), slice = try XCTUnwrap(byKey["row_slice"]), t = try XCTUnwrap(byKey["transposed"])
         XCTAssertTrue(slice.buffer === base.buffer)
@@ -44,7 +44,7 @@ final class TorchCheckpointTests: XCTestCase {
     func testACallIsRefusedByNameAndNeverRun() throws {
         let marker = FileManager.default.currentDirectoryPath + "/LOSSCLI_PICKLE_RAN"
         try? FileManager.default.removeItem(atPath: marker)
-        XCTAssertThrowsError(try TorchCheckpoint.read(path: Self.folder.appendingPathComponent("evil.pth").path)) { error in
+        XCTAssertThrowsError(try WeightFile.read(path: Self.folder.appendingPathComponent("evil.pth").path)) { error in
             XCTAssertTrue("\(error)".contains("only a call to posix.system") || "\(error)".contains("only a call to os.system"), "\(error)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker))
@@ -52,10 +52,10 @@ final class TorchCheckpointTests: XCTestCase {
 
     /// Storage records that lie about their size, views beyond their storage: refused.
     func testStorageAndViewChecks() throws {
-        XCTAssertThrowsError(try TorchCheckpoint.read(path: Self.folder.appendingPathComponent("bad_numel.pth").path)) { error in
+        XCTAssertThrowsError(try WeightFile.read(path: Self.folder.appendingPathComponent("bad_numel.pth").path)) { error in
             XCTAssertTrue("\(error)".contains("claims 55 elements of 4 bytes, its record has 216 bytes"), "\(error)")
         }
-        XCTAssertThrowsError(try TorchCheckpoint.read(path: Self.folder.appendingPathComponent("view_too_big.pth").path)) { error in
+        XCTAssertThrowsError(try WeightFile.read(path: Self.folder.appendingPathComponent("view_too_big.pth").path)) { error in
             XCTAssertTrue("\(error)".contains("reads element 80 of a storage of 54"), "\(error)")
         }
     }
