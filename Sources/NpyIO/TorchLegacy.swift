@@ -44,11 +44,11 @@ enum TorchLegacy {
         guard let keys, keys.count == listed else {
             throw NpyError(.torchFormat(message: "legacy stream: the last pickle is not a list of storage keys"), offset: objectEnd)
         }
-        // Each storage's element size, from the persistent ids that name it.
-        var elementSize: [String: Int] = [:]
+        // Each storage's element size and count, from the persistent ids that name it.
+        var elementSize: [String: Int] = [:], elementCount: [String: Int64] = [:]
         for pid in boxes.persistent {
             guard let id = pid.tupleItems, id.count >= 5, id[0].stringValue == "storage",
-                  let type = id[1].globalName, let key = id[2].stringValue else { continue }
+                  let type = id[1].globalName, let key = id[2].stringValue, let numel = id[4].intValue else { continue }
             let typeName = type.split(separator: ".").last.map(String.init) ?? type
             guard let (_, size) = StorageTable.storageTypes[typeName] else {
                 throw NpyError(.torchFormat(message: "storage type \(type) is not supported"), offset: objectStart)
@@ -56,13 +56,17 @@ enum TorchLegacy {
             if let known = elementSize[key], known != size {
                 throw NpyError(.torchFormat(message: "storage '\(key)' is named with two element sizes"), offset: objectStart)
             }
+            if let known = elementCount[key], known != numel {
+                throw NpyError(.torchFormat(message: "storage '\(key)' is named with \(known) and with \(numel) elements"), offset: objectStart)
+            }
             elementSize[key] = size
+            elementCount[key] = numel
         }
         // The storages: [i64 numel][bytes] each, in list order, and nothing after them.
         var table: [String: (start: Int, numel: Int64)] = [:]
         pos = keysEnd
         for key in keys {
-            guard let size = elementSize[key] else {
+            guard let size = elementSize[key], let named = elementCount[key] else {
                 throw NpyError(.torchFormat(message: "storage '\(key)' is listed but no tensor names it"), offset: pos)
             }
             guard table[key] == nil else { throw NpyError(.torchFormat(message: "storage '\(key)' is listed twice"), offset: pos) }
@@ -70,6 +74,9 @@ enum TorchLegacy {
                 throw NpyError(.truncated(reading: "the element count of storage '\(key)'", expected: 8, got: b.count - pos), offset: pos)
             }
             let numel = Int64(littleEndian: b.loadUnaligned(fromByteOffset: pos, as: Int64.self))
+            guard numel == named else {
+                throw NpyError(.torchFormat(message: "storage '\(key)' has \(numel) elements, its tensors' persistent id says \(named)"), offset: pos)
+            }
             let (bytes, overflow) = numel.multipliedReportingOverflow(by: Int64(size))
             guard numel >= 0, !overflow, bytes <= Int64(b.count - pos - 8) else {
                 throw NpyError(.truncated(reading: "storage '\(key)' (\(numel) elements of \(size) bytes)",
