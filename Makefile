@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RELEASE_BIN := .build/release/losscli
 
-.PHONY: all deps build release test demo bench fuzz fuzz-npy fuzz-input fuzz-config fixtures clean
+.PHONY: all deps build release test demo bench fuzz fuzz-npy fuzz-input fuzz-config fuzz-pickle fuzz-zip fuzz-legacy fixtures clean
 
 all: build
 
@@ -34,9 +34,12 @@ demo: release
 bench: release
 	python3 bench/run.py
 
-# libFuzzer + ASan, three targets, each run for FUZZ_SECONDS (default 300):
-#   fuzz-npy     the .npy/.npz, pickle and torch-checkpoint readers on bytes in memory (fuzz/NpyFuzz.swift),
-#                seeded with fixtures/npy and fixtures/torch;
+# libFuzzer + ASan, one target per reader, each run for FUZZ_SECONDS (default 300):
+#   fuzz-npy     the .npy/.npz readers on bytes in memory (fuzz/NpyFuzz.swift), seeded with fixtures/npy;
+#   fuzz-pickle  the symbolic pickle reader and the tensor flattening (fuzz/WeightFuzz.swift), seeded with
+#                fixtures/pickle's cases and the pickles of fixtures/torch;
+#   fuzz-zip     ZIP archives as torch.save / TorchScript files (WeightFuzz.swift), seeded with fixtures/torch;
+#   fuzz-legacy  torch.save's legacy raw stream (WeightFuzz.swift), seeded with fixtures/torch's legacy files;
 #   fuzz-input   the command line's input path (fuzz/InputFuzz.swift): each input a file on disk, memory-mapped,
 #                regular-file check, every archive member, in-place or converted as eval reads it;
 #   fuzz-config  the config parser and program builder (fuzz/ConfigFuzz.swift), evaluating what builds on small
@@ -49,7 +52,7 @@ FUZZ_SWIFT = swiftc -sanitize=fuzzer,address -parse-as-library -O -I Sources/CFa
 FUZZ_CC = clang -c -O1 -fsanitize=fuzzer-no-link,address -I Sources/CFault/include
 FUZZ_C = $(FUZZ_DIR)/cfault.o $(FUZZ_DIR)/cfault-cpu.o
 
-fuzz: fuzz-npy fuzz-input fuzz-config
+fuzz: fuzz-npy fuzz-pickle fuzz-zip fuzz-legacy fuzz-input fuzz-config
 
 $(FUZZ_DIR)/cfault.o: Sources/CFault/fault.c Sources/CFault/include/cfault.h
 	mkdir -p $(FUZZ_DIR)
@@ -63,8 +66,27 @@ $(FUZZ_DIR)/cfault-cpu.o: Sources/CFault/cpu.c Sources/CFault/include/cfault.h
 fuzz-npy: deps $(FUZZ_C)
 	mkdir -p $(FUZZ_DIR)/corpus
 	$(FUZZ_SWIFT) -module-name NpyFuzz Sources/NpyIO/*.swift fuzz/NpyFuzz.swift $(FUZZ_C) -lz -o $(FUZZ_DIR)/npy-fuzz
-	cp fixtures/npy/*.npy fixtures/npy/*.npz fixtures/torch/*.pth $(FUZZ_DIR)/corpus/
+	cp fixtures/npy/*.npy fixtures/npy/*.npz $(FUZZ_DIR)/corpus/
 	$(FUZZ_DIR)/npy-fuzz $(FUZZ_FLAGS) -max_len=65536 $(FUZZ_DIR)/corpus
+
+fuzz-pickle: deps $(FUZZ_C)
+	mkdir -p $(FUZZ_DIR)/pickle-corpus
+	$(FUZZ_SWIFT) -module-name PickleFuzz -D FUZZ_PICKLE Sources/NpyIO/*.swift fuzz/WeightFuzz.swift $(FUZZ_C) -lz -o $(FUZZ_DIR)/pickle-fuzz
+	python3 -c 'import json,sys; [open(sys.argv[1] + "/" + c["name"], "wb").write(bytes.fromhex(c["hex"])) for c in json.load(open("fixtures/pickle/cases.json"))["cases"]]' $(FUZZ_DIR)/pickle-corpus
+	for f in fixtures/torch/*.pth fixtures/torch/*.pt; do unzip -p $$f '*/data.pkl' > $(FUZZ_DIR)/pickle-corpus/$$(basename $$f).pkl 2>/dev/null || true; done
+	$(FUZZ_DIR)/pickle-fuzz $(FUZZ_FLAGS) -max_len=16384 $(FUZZ_DIR)/pickle-corpus
+
+fuzz-zip: deps $(FUZZ_C)
+	mkdir -p $(FUZZ_DIR)/zip-corpus
+	$(FUZZ_SWIFT) -module-name ZipFuzz -D FUZZ_ZIP Sources/NpyIO/*.swift fuzz/WeightFuzz.swift $(FUZZ_C) -lz -o $(FUZZ_DIR)/zip-fuzz
+	cp fixtures/torch/*.pth fixtures/torch/*.pt fixtures/npy/*.npz $(FUZZ_DIR)/zip-corpus/
+	$(FUZZ_DIR)/zip-fuzz $(FUZZ_FLAGS) -max_len=65536 $(FUZZ_DIR)/zip-corpus
+
+fuzz-legacy: deps $(FUZZ_C)
+	mkdir -p $(FUZZ_DIR)/legacy-corpus
+	$(FUZZ_SWIFT) -module-name LegacyFuzz -D FUZZ_LEGACY Sources/NpyIO/*.swift fuzz/WeightFuzz.swift $(FUZZ_C) -lz -o $(FUZZ_DIR)/legacy-fuzz
+	cp fixtures/torch/*legacy*.pth fixtures/torch/evil_beside.pth $(FUZZ_DIR)/legacy-corpus/
+	$(FUZZ_DIR)/legacy-fuzz $(FUZZ_FLAGS) -max_len=16384 $(FUZZ_DIR)/legacy-corpus
 
 fuzz-input: deps $(FUZZ_C)
 	mkdir -p $(FUZZ_DIR)/input-corpus

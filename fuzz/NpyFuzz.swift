@@ -1,4 +1,5 @@
-// libFuzzer entry point over NpyIO's readers (`make fuzz`).
+// libFuzzer entry point over NpyIO's .npy and .npz readers (`make fuzz-npy`; the weight-file
+// readers have their own targets, fuzz/WeightFuzz.swift).
 //
 // Compiled together with Sources/NpyIO/*.swift into one module, so it calls the readers
 // directly. Every input is tried as a `.npy` and as a `.npz`; whatever they return, every
@@ -12,11 +13,6 @@ public func npyFuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
     let options = NpyReadOptions(maxHeaderSize: 4096)
     if let a = try? Npy.read(bytes: bytes, options: options) {
         exercise(a)
-    }
-    // The symbolic pickle reader and the torch checkpoint reader on the same bytes.
-    if let (_, _, boxes) = try? PickleReader.read(bytes) { boxes.sever() }
-    if let weights = try? WeightFile.read(bytes: Array(bytes), options: options) {
-        for (_, a) in weights.tensors { exercise(a) }
     }
     if let z = try? NpzArchive.read(bytes: Array(bytes), options: options) {
         for name in z.names {
