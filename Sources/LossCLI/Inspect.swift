@@ -6,21 +6,29 @@ extension LossCLI {
     /// `losscli inspect FILE...`: what each array in .npy/.npz files holds.
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show dtype, shape, memory order and value statistics of .npy and .npz files.",
+            abstract: "Show dtype, shape, memory order and value statistics of .npy and .npz files and weight files.",
             discussion: """
-            For each array (a .npy file, or each key of a .npz archive): the dtype as NumPy \
-            writes it, the shape, fortran_order, and min, max, mean, sum and the count of \
-            non-finite values, all taken as float64. min and max are nan when the array \
-            holds a NaN (as np.min); an empty array has no min, max or mean.
+            For each array (a .npy file, each key of a .npz archive, each tensor of a weight \
+            file): the dtype as NumPy writes it, the shape, fortran_order, and min, max, mean, \
+            sum and the count of non-finite values, all taken as float64. min and max are nan \
+            when the array holds a NaN (as np.min); an empty array has no min, max or mean. \
+            Weight files (PyTorch .pth/.pt in the zip and legacy formats, TorchScript archives, \
+            safetensors) are detected by their bytes and list their tensors by state-dict key, \
+            with the format detected.
 
             Example (from the repository root):
               losscli inspect fixtures/demo/pred.npy fixtures/demo/target.npy
               losscli inspect fixtures/cli/bundle.npz --format json
+              losscli inspect fixtures/torch/state_dict_legacy.pth --key 'features.*'
             """
         )
 
-        @Argument(help: "The .npy or .npz files to inspect.")
+        @Argument(help: "The .npy, .npz or weight files to inspect.")
         var files: [String] = []
+
+        @Option(name: .customLong("key"),
+                help: "Only the archive members and weight-file tensors whose key matches this shell-style pattern (* ? [...]; repeatable). A pattern that matches nothing is an error. .npy files are always shown.")
+        var keys: [String] = []
 
         @OptionGroup var output: FormatOptions
 
@@ -43,6 +51,14 @@ extension LossCLI {
             var members: [(index: Int, path: String)] = []
             // The format each file was detected as (by its bytes), for the output.
             var formats: [(path: String, format: String)] = []
+            // Which patterns matched something, to name one that did not.
+            var matched = Set<String>()
+            func selected(_ key: String) -> Bool {
+                if keys.isEmpty { return true }
+                let hits = keys.filter { fnmatch($0, key, 0) == 0 }
+                matched.formUnion(hits)
+                return !hits.isEmpty
+            }
             for path in files where seen.insert(path).inserted {
                 switch try Npy.load(path: path, options: options) {
                 case .array(let array):
@@ -50,18 +66,22 @@ extension LossCLI {
                     reports.append(ArrayReport(name: path, array: array))
                 case .archive(let archive):
                     formats.append((path, "npz"))
-                    for key in archive.names {
+                    // Members not asked for are never decompressed.
+                    for key in archive.names where selected(key) {
                         let array = try archive.array(named: key)
                         members.append((reports.count, path))
                         reports.append(ArrayReport(name: key, array: array))
                     }
                 case .weights(let weights):
                     formats.append((path, weights.format.rawValue))
-                    for (key, array) in weights.tensors {
+                    for (key, array) in weights.tensors where selected(key) {
                         members.append((reports.count, path))
                         reports.append(ArrayReport(name: key, array: array))
                     }
                 }
+            }
+            if let missing = keys.first(where: { !matched.contains($0) }) {
+                throw CLIError("--key \(ErrorText.shortened("'" + missing + "'")) matches no member or tensor of \(files.count == 1 ? files[0] : "the files")")
             }
             // An .npz array is named by its key, as the contract says. Only a key that
             // would collide with another name (two archives with the same keys, or a

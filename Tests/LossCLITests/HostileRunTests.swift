@@ -338,8 +338,40 @@ final class InspectTorchTests: XCTestCase {
 
     func testACheckpointThatAsksForCodeIsRefused() throws {
         let dir = try EvalHarness.temporaryDirectory(self)
-        let r = try EvalHarness.run(["inspect", torch.appendingPathComponent("evil.pth").path], in: dir)
-        assertUsageError(r, mentions: ["evil.pth", "only a call to", "system", "never run"])
+        for file in ["evil.pth", "evil_legacy.pth", "evil_eval.pth"] {
+            let r = try EvalHarness.run(["inspect", torch.appendingPathComponent(file).path], in: dir)
+            assertUsageError(r, mentions: [file, "only a call to", "never run"])
+        }
         XCTAssertEqual(try filesIn(dir), [], "the pickle's command never ran")
+    }
+
+    /// Each format is named as detected, by bytes: the legacy stream, TorchScript, zip.
+    func testEveryTorchFormatIsNamed() throws {
+        let files = ["state_dict_legacy.pth": "torch-legacy", "state_dict_legacy-v1.pth": "torch-legacy",
+                     "script.pt": "torchscript", "big_endian.pth": "torch-zip"]
+        let r = try EvalHarness.run(["inspect"] + files.keys.sorted().map { torch.appendingPathComponent($0).path } + ["--format", "json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let formats = try XCTUnwrap(try r.json()["formats"] as? [String: String])
+        XCTAssertEqual(formats, Dictionary(uniqueKeysWithValues: files.map { (torch.appendingPathComponent($0.key).path, $0.value) }))
+        let arrays = try XCTUnwrap(try r.json()["arrays"] as? [String: [String: Any]])
+        // TorchScript modules' attributes, flattened: as torch.jit.load(...).state_dict() names them.
+        XCTAssertEqual(arrays["block.0.weight"]?["shape"] as? [Int], [2, 4])
+        XCTAssertEqual(arrays["frozen"]?["dtype"] as? String, "<f2")
+        XCTAssertEqual(arrays["\(torch.appendingPathComponent("big_endian.pth").path):double"]?["dtype"] as? String, ">f8")
+    }
+
+    /// --key selects tensors by shell pattern; one that matches nothing is exit 2.
+    func testKeySelectsTensors() throws {
+        let file = torch.appendingPathComponent("wrapped_legacy.pth").path
+        let r = try EvalHarness.run(["inspect", file, "--key", "*.bias", "--format", "json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let arrays = try XCTUnwrap(try r.json()["arrays"] as? [String: [String: Any]])
+        XCTAssertEqual(Array(arrays.keys), ["state_dict.module.conv.bias"])
+        let none = try EvalHarness.run(["inspect", file, "--key", "*.bias", "--key", "features.*"])
+        assertUsageError(none, mentions: ["--key 'features.*' matches no member or tensor of", "wrapped_legacy.pth"])
+        let npz = try EvalHarness.run(["inspect", EvalHarness.root.appendingPathComponent("fixtures/cli/bundle.npz").path,
+                                       "--key", "p*", "--format", "json"])
+        XCTAssertEqual(npz.status, 0, npz.stderr)
+        XCTAssertEqual(try XCTUnwrap(try npz.json()["arrays"] as? [String: Any]).keys.sorted(), ["pred"])
     }
 }
