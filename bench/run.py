@@ -19,7 +19,15 @@ Workloads:
   eval   a whole `losscli eval` process on a small input with --grad-out, against a whole
          python process that imports torch, computes the same loss and saves its gradients.
   inspect `losscli inspect` of a 384 MiB float32 .npy against np.load + the same statistics.
-and the peak memory (max RSS) of the pixel workloads' processes.
+  weights a 548 MB VGG19 state dict in torch's legacy stream with the 2017 `_rebuild_tensor`
+         reducer, as torchvision's vgg19-dcbb9e9d.pth is (random weights from shared/oracle/nets.py,
+         same keys, shapes and format), from which the perceptual loss needs the 16 conv layers
+         (`features.*`, 80 MB): `losscli inspect FILE --key 'features.*'` (read, select, statistics
+         of those tensors) against a python process that does torch.load(FILE) (mmap=False, its
+         default) and the same statistics. Two rows: whole process against whole process, and the
+         losscli process against the peer's torch.load + statistics alone, timed inside python
+         after `import torch` (what a long-lived Python process pays per load).
+and the peak memory (max RSS) of the pixel and weights workloads' processes.
 
 The peer python is $ORACLE_PYTHON, else /tmp/oracle/venv/bin/python when present (it needs
 torch and numpy; `shared/oracle/oracle-setup` makes such an environment, and the MMagic
@@ -95,6 +103,48 @@ def check_inspect(ours, peer):
     close = lambda x, y: abs(float(x) - float(y)) <= 1e-9 * max(1.0, abs(float(y)))
     return (float(a["min"]) == b["min"] and float(a["max"]) == b["max"] and a["nonfinite"] == b["nonfinite"]
             and close(a["sum"], b["sum"]) and close(a["mean"], b["mean"]))
+
+
+# ---- a VGG19 weight file --------------------------------------------------------------------
+
+def vgg19_legacy():
+    """torchvision-format VGG19 weights (legacy stream, v1 reducer), random, 548 MB; made once
+    with the peer python and shared/oracle/nets.py."""
+    path = os.path.join(WORK, "vgg19-legacy-v1.pth")
+    if not os.path.exists(path):
+        py = peer_python()
+        if py is None:
+            sys.exit("the weights workload needs the peer python to write its VGG19 file (shared/oracle/oracle-setup)")
+        os.makedirs(WORK, exist_ok=True)
+        subprocess.run([py, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import nets; "
+                        "nets.save_vgg(sys.argv[2] + '.tmp', 'vgg19', 0, 'legacy-v1')", ORACLE_DIR, path], check=True)
+        os.replace(path + ".tmp", path)
+    return path
+
+
+# torch.load of the whole file, then the statistics `inspect` gives for the features.* tensors.
+TORCH_WEIGHTS = r"""
+import json, sys, time
+import torch
+t0 = time.perf_counter()
+sd = torch.load(sys.argv[1])
+out = {}
+for k, v in sd.items():
+    if k.startswith("features."):
+        d = v.double()
+        s = float(d.sum())
+        out[k] = {"min": float(d.min()), "max": float(d.max()), "sum": s, "mean": s / d.numel(),
+                  "nonfinite": int((~torch.isfinite(d)).sum())}
+print(json.dumps({"arrays": out, "ms": (time.perf_counter() - t0) * 1e3}))
+"""
+
+
+def check_weights(ours, peer):
+    a, b = json.loads(ours)["arrays"], json.loads(peer)["arrays"]
+    close = lambda x, y: abs(float(x) - float(y)) <= 1e-9 * max(1.0, abs(float(y)))
+    return len(a) == 32 and a.keys() == b.keys() and all(
+        float(a[k]["min"]) == b[k]["min"] and float(a[k]["max"]) == b[k]["max"] and a[k]["nonfinite"] == b[k]["nonfinite"]
+        and close(a[k]["sum"], b[k]["sum"]) for k in b)
 
 
 # ---- pixel losses, compute only ----------------------------------------------------------
@@ -235,6 +285,25 @@ WORKLOADS = [
         "check": check_eval,
     },
     {
+        "name": "VGG19 .pth, 16 convs",
+        "input": vgg19_legacy,
+        "losscli": lambda b, path: [b, "inspect", path, "--key", "features.*", "--format", "json"],
+        "peer": lambda py, path: [py, "-c", TORCH_WEIGHTS, path],
+        "peer_name": "python torch.load",
+        "check": check_weights,
+        "rss": True,
+    },
+    {
+        "name": "VGG19 .pth, vs load alone",
+        "input": vgg19_legacy,
+        "losscli": lambda b, path: [b, "inspect", path, "--key", "features.*", "--format", "json"],
+        "peer": lambda py, path: [py, "-c", TORCH_WEIGHTS, path],
+        "peer_time": lambda out: json.loads(out)["ms"] / 1e3,
+        "peer_name": "torch.load in-process",
+        "check": check_weights,
+        "torch_only": True,
+    },
+    {
         "name": "inspect f32 384MiB .npy",
         "input": big_f32_npy,
         "losscli": lambda b, path: [b, "inspect", path, "--format", "json"],
@@ -286,7 +355,8 @@ def main():
         if args.only and args.only not in w["name"]:
             continue
         peer_py = sys.executable if w.get("numpy_only") else py
-        has_peer = peer_py is not None and (w.get("numpy_only") or os.path.exists(os.path.join(ORACLE_DIR, "mmoracle.py")))
+        has_peer = peer_py is not None and (w.get("numpy_only") or w.get("torch_only") or w.get("rss")
+                                            or os.path.exists(os.path.join(ORACLE_DIR, "mmoracle.py")))
         inputs = w["input"]()
         ours_cmd = w["losscli"](args.bin, inputs)
         peer_cmd = w["peer"](peer_py, inputs) if has_peer else None
@@ -326,6 +396,15 @@ def main():
                     f"of inputs ({inputs_bytes / 2**20:.0f} MiB) and gradients ({grads_bytes / 2**20:.0f} MiB)")
             if peer_cmd:
                 line += f"; peer process {max_rss(peer_cmd) / 2**20:.0f} MiB (with torch's libraries)"
+            notes.append(line)
+        if w.get("rss"):
+            rss = max_rss(ours_cmd)
+            line = f"peak memory, {w['name']}: losscli max RSS {rss / 2**20:.0f} MiB"
+            if peer_cmd:
+                base = max_rss([peer_py, "-c", "import torch"])
+                peer_rss = max_rss(peer_cmd)
+                line += (f"; peer process {peer_rss / 2**20:.0f} MiB ({(peer_rss - base) / 2**20:.0f} MiB above "
+                         f"`import torch` alone), ratio {rss / peer_rss:.3f} ({rss / max(1, peer_rss - base):.3f} of the increment)")
             notes.append(line)
 
     print(f"{'workload':<26} {'peer':<22} {'losscli ms':>11} {'peer ms':>9} {'ratio':>7} {'best':>7}  same result")

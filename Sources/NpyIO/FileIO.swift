@@ -64,7 +64,7 @@ enum FileIO {
         return size
     }
 
-    /// The whole file as one buffer: mapped read-only when large, else one read. Only regular
+    /// The whole file as one buffer: mapped when large (pages faulted in as they are read), else one read. Only regular
     /// files are read (`openRegular`). A mapping is registered with the fault handler, so a
     /// file truncated while it is mapped is reported by name (exit 2) instead of killing the
     /// process with SIGBUS; when the handler's table is full the file is read instead.
@@ -72,17 +72,10 @@ enum FileIO {
         let (fd, size) = try openRegular(path)
         defer { close(fd) }
         if size >= mapThreshold && size > 0 {
-            #if os(Linux)
-            // Fault the pages in now, in one go (measured faster than lazy faults for the
-            // 384 MiB inspect benchmark) — but not for a file as big as a quarter of memory:
-            // such a file may be refused from its header alone (too large to convert), and
-            // populating it first would read gigabytes for nothing.
-            let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) &* Int(sysconf(Int32(_SC_PAGESIZE)))
-            let populate = physical <= 0 || size < physical / 4
-            let flags = populate ? MAP_PRIVATE | MAP_POPULATE : MAP_PRIVATE
-            #else
+            // Pages are faulted in lazily: a weight file's reader touches only the tensors it is
+            // asked for. Readers that will read every byte (a .npy, an .npz) call
+            // `NpyBuffer.populate()` once they know what the file is.
             let flags = MAP_PRIVATE
-            #endif
             if let p = mmap(nil, size, PROT_READ, flags, fd, 0), p != MAP_FAILED {
                 let slot = cfault_register_mapping(p, size, path)
                 if slot >= 0 {

@@ -10,6 +10,7 @@ public enum Npy {
     /// Reads a `.npy` file by path.
     public static func read(path: String, options: NpyReadOptions = .init()) throws -> NpyArray {
         let buffer = try FileIO.readWholeFile(path, mapThreshold: options.mapThreshold)
+        buffer.populate()
         do {
             return try array(in: buffer, at: 0, count: buffer.count, options: options)
         } catch {
@@ -51,8 +52,10 @@ public enum Npy {
             // never end in .npy).
             let zip = try ZipArchive(buffer: buffer, budget: options.memoryBudget ?? MemoryBudget.current(), key: NpzArchive.key)
             if TorchCheckpoint.isCheckpoint(zip) { return .weights(try TorchCheckpoint.read(zip: zip, path: path, options: options)) }
+            buffer.populate()
             return .archive(NpzArchive(zip: zip, path: path, options: options))
         case .npy:
+            buffer.populate()
             return .array(try array(in: buffer, at: 0, count: buffer.count, options: options))
         case .torchLegacy:
             return .weights(try TorchLegacy.read(buffer: buffer, path: path, options: options))

@@ -40,6 +40,22 @@ public final class NpyBuffer: @unchecked Sendable {
         owner = .mapped(length: count, faultSlot: faultSlot)
     }
 
+    /// Faults a mapped file's pages in now, in one go, for a reader that will read all of it:
+    /// measured faster than lazy faults for the 384 MiB inspect benchmark (this was MAP_POPULATE
+    /// for every mapping; a 548 MB weight file of which 80 MB are needed then cost 576 MiB of
+    /// memory). Not for a file as big as a quarter of memory: such a file may be refused from
+    /// its header alone, and populating it first would read gigabytes for nothing. Heap
+    /// buffers, and kernels without MADV_POPULATE_READ (Linux < 5.14), are left as they are.
+    func populate() {
+        #if os(Linux)
+        guard case .mapped = owner, let base, count > 0 else { return }
+        let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) &* Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard physical <= 0 || count < physical / 4 else { return }
+        let madvPopulateRead: Int32 = 22
+        _ = madvise(UnsafeMutableRawPointer(mutating: base), count, madvPopulateRead)
+        #endif
+    }
+
     /// Copies `bytes` (already in memory, so a copy's allocation failing means the process
     /// is out of memory: reported as such, with temporaries removed).
     public convenience init(copying bytes: UnsafeRawBufferPointer) {

@@ -22,6 +22,7 @@ public struct NpzArchive: @unchecked Sendable {
 
     public static func read(path: String, options: NpyReadOptions = .init()) throws -> NpzArchive {
         let buffer = try FileIO.readWholeFile(path, mapThreshold: options.mapThreshold)
+        buffer.populate()
         do {
             return try NpzArchive(buffer: buffer, path: path, options: options)
         } catch {
