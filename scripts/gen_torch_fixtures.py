@@ -124,6 +124,8 @@ def main():
         ("mask", torch.tensor([True, False, True, True])),
         ("int8", torch.tensor([-128, 0, 127], dtype=torch.int8)),
         ("uint8", torch.tensor([0, 200, 255], dtype=torch.uint8)),
+        ("int16", torch.tensor([-32768, 7, 32767], dtype=torch.int16)),
+        ("int32", torch.tensor([-2147483648, 7, 2147483647], dtype=torch.int32)),
         ("empty", torch.zeros(0, 3)),
     ])
     torch.save(sd, os.path.join(OUT, "state_dict.pth"))
@@ -160,6 +162,10 @@ def main():
     nets.save_state_dict(os.path.join(OUT, "state_dict_legacy_p4.pth"), sd, "legacy", pickle_protocol=4)
     expected["state_dict_legacy_p4.pth"] = expect(sd)
     nets.save_state_dict(os.path.join(OUT, "views_legacy.pth"), views, "legacy")
+    # An .npz state dict (np.savez of each tensor under its key), read as a weight file too.
+    small = collections.OrderedDict((k, v) for k, v in sd.items() if k.startswith("features."))
+    nets.save_state_dict(os.path.join(OUT, "state_dict.npz"), small, "npz")
+    expected["state_dict.npz"] = expect(small)
     expected["views_legacy.pth"] = expect(views)
     conv = collections.OrderedDict([("module.conv.weight", torch.randn(2, 1, 3, 3, generator=g)),
                                     ("module.conv.bias", torch.randn(2, generator=g))])

@@ -19,11 +19,11 @@ final class TorchCheckpointTests: XCTestCase {
 
     func testTensorsEqualTorchs() throws {
         let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: Self.folder.appendingPathComponent("expected.json")))
-        XCTAssertEqual(expected.files.count, 11)
+        XCTAssertEqual(expected.files.count, 12)
         for (file, tensors) in expected.files {
             let ckpt = try WeightFile.read(path: Self.folder.appendingPathComponent(file).path)
             XCTAssertEqual(Set(ckpt.tensors.map(\.key)), Set(tensors.keys), file)
-            let format: WeightFormat = file.hasSuffix(".pt") ? .torchScript : file.contains("legacy") || file.hasPrefix("evil") ? .torchLegacy : .torchZip
+            let format: WeightFormat = file.hasSuffix(".npz") ? .npz : file.hasSuffix(".pt") ? .torchScript : file.contains("legacy") || file.hasPrefix("evil") ? .torchLegacy : .torchZip
             XCTAssertEqual(ckpt.format, format, file)
             for (key, array) in ckpt.tensors {
                 guard let want = tensors[key] else { continue }
