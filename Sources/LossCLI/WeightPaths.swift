@@ -124,7 +124,8 @@ enum WeightSource: Equatable {
         return path
     }
 
-    /// The weights of `value` (a parameter's string), read once per process (`WeightCache`).
+    /// The weights of `value` (a parameter's string), read once per process (`WeightCache`):
+    /// the whole file's keys; a network takes its own with `unwrapped()` and `scope(_:)`.
     static func load(value: String, parameter: String, configDirectory: String?, environment: [String: String],
                      cache: WeightCache = .shared) throws -> StateDict {
         try parse(value, parameter: parameter).load(parameter: parameter, configDirectory: configDirectory,
