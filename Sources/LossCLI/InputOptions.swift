@@ -67,6 +67,9 @@ struct LoadedConfig {
     var inputs: [InputBinding]
     /// How errors name the config: its path, or `--config` for JSON text.
     var source: String
+    /// The folder the config's relative paths are read against (`ConfigPath.resolve`): the
+    /// config file's folder, nil for JSON text.
+    var directory: String?
 
     /// Reads `--config`: JSON text when it starts with `{` (or `[`, to report that a list is
     /// not a config), otherwise a path.
@@ -81,7 +84,7 @@ struct LoadedConfig {
             base = nil
         } else {
             source = argument
-            base = URL(fileURLWithPath: argument).deletingLastPathComponent().path
+            base = ConfigPath.directory(ofConfigFile: argument)
             text = try readText(argument, what: "config")
         }
         let value: ConfigValue
@@ -109,7 +112,7 @@ struct LoadedConfig {
             }
         }
         let losses = ConfigValue.object(members.filter { $0.key != "inputs" })
-        return LoadedConfig(losses: losses, inputs: inputs, source: source)
+        return LoadedConfig(losses: losses, inputs: inputs, source: source, directory: base)
     }
 }
 

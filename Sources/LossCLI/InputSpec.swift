@@ -1,5 +1,22 @@
 import Foundation
 
+/// How a path written in a config file is read: relative to the config file's folder (the
+/// config's `inputs`, a loss's weight files), as given for the command line and JSON text.
+enum ConfigPath {
+    /// The folder relative paths in the config `argument` of `--config` are read against:
+    /// the config file's folder, or nil for JSON text given on the command line.
+    static func directory(ofConfigFile path: String) -> String {
+        URL(fileURLWithPath: path).deletingLastPathComponent().path
+    }
+
+    /// `path` itself when absolute or when there is no folder (the command line), else `path`
+    /// inside `base`.
+    static func resolve(_ path: String, against base: String?) -> String {
+        guard let base, !path.hasPrefix("/") else { return path }
+        return URL(fileURLWithPath: base).appendingPathComponent(path).path
+    }
+}
+
 /// Where the array of one named input is stored: a `.npy` file or one member of a `.npz`.
 enum ArrayLocation: Equatable, CustomStringConvertible {
     case npy(path: String)
@@ -19,18 +36,13 @@ enum ArrayLocation: Equatable, CustomStringConvertible {
                 guard !key.isEmpty else {
                     throw CLIError("\(context): \"\(text)\" names no member: expected bundle.npz:KEY")
                 }
-                return .npzMember(path: resolve(file, against: baseDirectory), key: key)
+                return .npzMember(path: ConfigPath.resolve(file, against: baseDirectory), key: key)
             }
         }
         if text.lowercased().hasSuffix(".npz") {
             throw CLIError("\(context): \"\(text)\" is an .npz archive: name one of its arrays as \(text):KEY, or give the whole archive with --inputs")
         }
-        return .npy(path: resolve(text, against: baseDirectory))
-    }
-
-    static func resolve(_ path: String, against base: String?) -> String {
-        guard let base, !path.hasPrefix("/") else { return path }
-        return URL(fileURLWithPath: base).appendingPathComponent(path).path
+        return .npy(path: ConfigPath.resolve(text, against: baseDirectory))
     }
 
     var path: String {

@@ -56,14 +56,21 @@ struct LossCLI: ParsableCommand {
         } catch let e as ExitCode {
             return e.rawValue
         } catch {
-            if exitCode(for: error) == .success {
+            guard let line = errorLine(for: error) else {
                 // --help, --version: the text goes to stdout.
                 print(fullMessage(for: error))
                 return ExitStatus.success.rawValue
             }
-            reportError(errorMessage(error))
+            reportError(line)
             return ExitStatus.inputError.rawValue
         }
+    }
+
+    /// Any error other than `CLIExit` and `ExitCode` (ArgumentParser's, NpyError, CLIError,
+    /// LossError, WeightError...) ends with exit 2 and this line on stderr; nil for the
+    /// requests whose text is printed to stdout with exit 0 (--help, --version).
+    static func errorLine(for error: Error) -> String? {
+        exitCode(for: error) == .success ? nil : errorMessage(error)
     }
 
     /// Swift decodes the command line as UTF-8 and replaces invalid bytes, so a file whose
