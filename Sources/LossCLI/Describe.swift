@@ -97,6 +97,8 @@ enum DescribeOutput {
         case .bool: return .bool(false)
         case .string: return .string("")
         case let .choice(values, _): return .string(values.first ?? "")
+        case .floatMap: return .object([("0", .double(1.0))])
+        case .weights: return .string("weights.pth")
         }
     }
 

@@ -42,7 +42,13 @@ struct EvalRun {
         let (config, arrays) = try inputOptions.load()
         let program: LossProgram
         do {
-            program = try LossProgram(config: config.losses)
+            // Pretrained weights (PerceptualLoss's `pretrained`, ...): paths relative to the
+            // config, MMagic's default names in the torch caches, each file read once.
+            let directory = config.directory
+            let environment = ProcessInfo.processInfo.environment
+            program = try LossProgram(config: config.losses, weights: WeightProvider { parameter, value in
+                try WeightSource.load(value: value, parameter: parameter, configDirectory: directory, environment: environment)
+            })
         } catch let error as LossError {
             throw CLIError("config \(config.source): \(error.description)")
         }

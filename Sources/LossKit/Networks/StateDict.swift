@@ -240,3 +240,17 @@ public enum WeightError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+/// How a loss gets the weights its `.weights` parameter names. LossKit reads no files: the CLI
+/// gives a provider that resolves the value (a path relative to the config, or MMagic's
+/// default name) and reads the file once per process; tests give tensors made in memory.
+public struct WeightProvider: Sendable {
+    /// `parameter` is the config path of the parameter (`losses.perceptual.pretrained`), for messages.
+    public let load: @Sendable (_ parameter: String, _ value: String) throws -> StateDict
+
+    public init(_ load: @escaping @Sendable (_ parameter: String, _ value: String) throws -> StateDict) {
+        self.load = load
+    }
+
+    public func load(parameter: String, value: String) throws -> StateDict { try load(parameter, value) }
+}

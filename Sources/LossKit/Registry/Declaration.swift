@@ -9,6 +9,13 @@ public enum ParameterKind: Equatable {
     /// One of a fixed set of strings (`reduction`, `gan_type`, `criterion`). With
     /// `caseInsensitive` the value is lowercased first, as MMagic does for `criterion`.
     case choice([String], caseInsensitive: Bool = false)
+    /// A dict of string keys to numbers (PerceptualLoss's `layer_weights`); `null` too when the
+    /// declared default is `null` (`layer_weights_style`).
+    case floatMap
+    /// Pretrained weights of the loss's fixed network: a path or one of MMagic's default
+    /// names (`torchvision://vgg19`), which the program's `WeightProvider` turns into a
+    /// `StateDict` (LossKit reads no files).
+    case weights
 
     /// How `describe` names the kind.
     public var name: String {
@@ -18,6 +25,8 @@ public enum ParameterKind: Equatable {
         case .bool: return "bool"
         case .string: return "str"
         case let .choice(values, _): return values.joined(separator: "|")
+        case .floatMap: return "dict"
+        case .weights: return "weights"
         }
     }
 }

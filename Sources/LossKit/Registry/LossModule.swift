@@ -31,6 +31,10 @@ public enum LossOutput {
 public struct LossParameters {
     public let declaration: LossTypeDeclaration
     private var values: [String: ConfigValue]
+    /// Where `.weights` parameters get their tensors (set by the program builder).
+    var weightProvider: WeightProvider?
+    /// The config path of this loss dict, for messages.
+    private(set) var path: String = ""
 
     /// Decodes `object` (the loss dict without `type`, `args`, `data_info`). Unknown names,
     /// wrong kinds, values outside a choice and missing required parameters are errors whose
@@ -54,11 +58,13 @@ public struct LossParameters {
             values[p.name] = d
         }
         self.values = values
+        self.path = path
     }
 
     /// Convenience for code and tests: `try LossParameters(L1Loss.self, ["loss_weight": .double(0.5)])`.
-    public init(_ type: LossModule.Type, _ values: KeyValuePairs<String, ConfigValue> = [:]) throws {
+    public init(_ type: LossModule.Type, _ values: KeyValuePairs<String, ConfigValue> = [:], weights: WeightProvider? = nil) throws {
         try self.init(declaration: type.declaration, object: values.map { ($0.key, $0.value) })
+        weightProvider = weights
     }
 
     static func check(_ value: ConfigValue, against p: ParameterDeclaration, type: String, path: String) throws -> ConfigValue {
@@ -77,6 +83,16 @@ public struct LossParameters {
             return value
         case .string:
             guard case .string = value else { throw wrong("a string") }
+            return value
+        case .floatMap:
+            if case .null = value, p.defaultValue == .null { return value }
+            guard case let .object(members) = value else { throw wrong("a dict of numbers") }
+            for (k, v) in members where v.numberValue == nil {
+                throw LossError.config(path: path + "." + k, message: "\(type) parameter \"\(p.name)\" must map to numbers, found \(v.foundText)")
+            }
+            return value
+        case .weights:
+            guard case let .string(s) = value, !s.isEmpty else { throw wrong("a weight file's path or a default name such as torchvision://vgg19") }
             return value
         case let .choice(allowed, caseInsensitive):
             guard case var .string(s) = value else { throw wrong("one of " + allowed.joined(separator: ", ")) }
@@ -112,6 +128,25 @@ public struct LossParameters {
         guard case let .int(i) = try value(name) else { throw LossError.config(path: name, message: "not an integer") }
         return i
     }
+    /// A `.floatMap` parameter in the order written; nil when it is `null`.
+    public func floatMap(_ name: String) throws -> [(key: String, value: Double)]? {
+        switch try value(name) {
+        case .null: return nil
+        case let .object(members): return members.map { ($0.key, $0.value.numberValue ?? .nan) }
+        default: throw LossError.config(path: name, message: "not a dict")
+        }
+    }
+
+    /// The weights a `.weights` parameter names, from the program's provider.
+    public func stateDict(_ name: String) throws -> StateDict {
+        let v = try string(name)
+        guard let weightProvider else {
+            throw LossError.config(path: (path.isEmpty ? "" : path + ".") + name,
+                                   message: "\(declaration.name) needs its network's weights, and no weight source was given")
+        }
+        return try weightProvider.load(parameter: (path.isEmpty ? "" : path + ".") + name, value: v)
+    }
+
     /// The decoded value as written or defaulted.
     public subscript(name: String) -> ConfigValue? { values[name] }
 }

@@ -17,14 +17,16 @@ import Foundation
 public struct LossProgram {
     public let terms: [LossTerm]
 
-    public init(config: ConfigValue) throws {
+    /// `weights` gives the networks of losses that have one (PerceptualLoss's `pretrained`);
+    /// without it such a loss is a config error.
+    public init(config: ConfigValue, weights: WeightProvider? = nil) throws {
         guard case let .object(top) = config else {
             throw LossError.config(path: "", message: "the config must be a JSON object, found \(config.kindName)")
         }
         var terms: [LossTerm] = []
         if config["type"] != nil {
             // Shorthand: the whole config is one loss dict (its "inputs", if any, are input paths).
-            terms.append(try LossProgram.makeTerm(entry: .object(top.filter { $0.key != "inputs" }), name: "loss", path: ""))
+            terms.append(try LossProgram.makeTerm(entry: .object(top.filter { $0.key != "inputs" }), name: "loss", path: "", weights: weights))
         } else {
             for (key, value) in top where key != "losses" && key != "inputs" {
                 _ = value
@@ -40,10 +42,10 @@ public struct LossProgram {
             for (key, entry) in entries {
                 switch entry {
                 case .object:
-                    terms.append(try LossProgram.makeTerm(entry: entry, name: key, path: "losses.\(key)"))
+                    terms.append(try LossProgram.makeTerm(entry: entry, name: key, path: "losses.\(key)", weights: weights))
                 case let .array(items):
                     for (i, item) in items.enumerated() {
-                        terms.append(try LossProgram.makeTerm(entry: item, name: "\(key).\(i)", path: "losses.\(key)[\(i)]"))
+                        terms.append(try LossProgram.makeTerm(entry: item, name: "\(key).\(i)", path: "losses.\(key)[\(i)]", weights: weights))
                     }
                 default:
                     throw LossError.config(path: "losses.\(key)", message: "must be a loss dict or a list of loss dicts, found \(entry.kindName)")
@@ -57,10 +59,10 @@ public struct LossProgram {
     }
 
     /// Parses JSON text and builds the program (syntax errors carry line and column).
-    public init(jsonText: String) throws {
+    public init(jsonText: String, weights: WeightProvider? = nil) throws {
         let value: ConfigValue
         do { value = try ConfigValue.parse(jsonText: jsonText) } catch let e as ConfigSyntaxError { throw LossError.syntax(e) }
-        try self.init(config: value)
+        try self.init(config: value, weights: weights)
     }
 
     /// Inputs that some term cannot do without (list arguments bound by default are not listed).

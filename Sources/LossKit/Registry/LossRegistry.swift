@@ -10,6 +10,7 @@ public enum LossRegistry {
         GANLoss.self, GANLossComps.self,
         DiscShiftLoss.self, DiscShiftLossComps.self,
         TransferalPerceptualLoss.self,
+        PerceptualLoss.self,
     ]
 
     private static let lock = NSLock()

@@ -1,7 +1,7 @@
 /// Config -> terms: one loss dict (`type`, parameters, `args`, `data_info`) checked against its
 /// type's declaration and turned into a `LossTerm`.
 extension LossProgram {
-    static func makeTerm(entry: ConfigValue, name: String, path: String) throws -> LossTerm {
+    static func makeTerm(entry: ConfigValue, name: String, path: String, weights: WeightProvider?) throws -> LossTerm {
         guard case let .object(members) = entry else {
             throw LossError.config(path: path, message: "must be a loss dict with a \"type\", found \(entry.kindName)")
         }
@@ -18,7 +18,8 @@ extension LossProgram {
         let decl = type.declaration
         let prefix = path.isEmpty ? "" : path + "."
         let paramMembers = members.filter { !["type", "args", "data_info"].contains($0.key) }
-        let params = try LossParameters(declaration: decl, object: paramMembers, path: path)
+        var params = try LossParameters(declaration: decl, object: paramMembers, path: path)
+        params.weightProvider = weights
         let module: LossModule
         do { module = try type.init(parameters: params) } catch let e as LossError {
             throw LossError.config(path: path, message: "\(decl.name): \(e.description)")
