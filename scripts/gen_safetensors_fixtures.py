@@ -55,7 +55,8 @@ def expect_file(path):
         d = describe(loaded[k])
         d["st_dtype"] = header[k]["dtype"]
         tensors[k] = d
-    return {"order": order, "metadata": header.get("__metadata__"), "tensors": tensors}
+    metadata = header.get("__metadata__")
+    return {"order": order, "metadata": metadata, "metadata_order": list(metadata or {}), "tensors": tensors}
 
 
 def raw(header, data=b"", pad_to=8, n=None, extra=b""):

@@ -135,3 +135,246 @@ final class BFloat16Tests: XCTestCase {
         }
     }
 }
+
+/// The safetensors reader against files the library wrote (values as torch reads them), one
+/// written by hand (unsorted, unaligned), hostile files each refused with its own message
+/// (fixtures/safetensors, scripts/gen_safetensors_fixtures.py), and the header's JSON rules.
+final class SafetensorsTests: XCTestCase {
+    static let folder = Fixtures.root.appendingPathComponent("fixtures/safetensors")
+
+    static func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+
+    static let expected: [String: Any] = {
+        guard let data = try? Data(contentsOf: folder.appendingPathComponent("expected.json")),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+        return json
+    }()
+
+    /// safetensors' dtype → the descr NpyIO gives it.
+    static let descrs = [
+        "BOOL": "|b1", "U8": "|u1", "I8": "|i1", "I16": "<i2", "U16": "<u2", "I32": "<i4", "U32": "<u4",
+        "I64": "<i8", "U64": "<u8", "F16": "<f2", "BF16": "<bf16", "F32": "<f4", "F64": "<f8",
+    ]
+
+    /// A file in memory: the length, the header as given (no padding), the data.
+    static func file(_ header: String, _ data: [UInt8] = []) -> [UInt8] {
+        let h = Array(header.utf8)
+        return (0..<8).map { UInt8(truncatingIfNeeded: UInt64(h.count) >> (8 * UInt64($0))) } + h + data
+    }
+
+    static func contents(_ bytes: [UInt8]) throws -> Safetensors.Contents {
+        try Safetensors.contents(of: NpyBuffer(copying: bytes))
+    }
+
+    /// The error reading `bytes` gives (nil, and a failure, when it reads).
+    func refusal(_ bytes: [UInt8], _ label: String, file: StaticString = #filePath, line: UInt = #line) -> String? {
+        guard let e = expectNpyError(label, file: file, line: line, { _ = try Self.contents(bytes) }) else { return nil }
+        guard case .safetensors(let message) = e.kind else {
+            XCTFail("\(label): not a safetensors error: \(e)", file: file, line: line)
+            return nil
+        }
+        XCTAssertNotNil(e.offset, "\(label): \(e)", file: file, line: line)
+        return message
+    }
+
+    func assertRefused(_ header: String, _ data: [UInt8] = [], _ want: String, file: StaticString = #filePath, line: UInt = #line) {
+        guard let m = refusal(Self.file(header, data), header, file: file, line: line) else { return }
+        XCTAssertTrue(m.contains(want), "\(header): \(m)", file: file, line: line)
+    }
+
+    func testFilesEqualTorchs() throws {
+        let files = try XCTUnwrap(Self.expected["files"] as? [String: [String: Any]])
+        XCTAssertEqual(Set(files.keys), ["dtypes.safetensors", "scalar_empty.safetensors", "handmade_unaligned.safetensors", "no_tensors.safetensors"])
+        var compared = 0
+        for (name, exp) in files {
+            let w = try WeightFile.read(path: Self.path(name))
+            XCTAssertEqual(w.format, .safetensors)
+            XCTAssertEqual(w.path, Self.path(name))
+            // The header's text order.
+            XCTAssertEqual(w.tensors.map(\.key), exp["order"] as? [String], name)
+            let tensors = try XCTUnwrap(exp["tensors"] as? [String: [String: Any]])
+            for (key, array) in w.tensors {
+                let want = try XCTUnwrap(tensors[key], key)
+                let label = "\(name) \(key)"
+                XCTAssertEqual(array.dtype.descr, Self.descrs[want["st_dtype"] as? String ?? ""], label)
+                XCTAssertEqual(array.shape, want["shape"] as? [Int], label)
+                XCTAssertFalse(array.fortranOrder, label)
+                let f64 = array.toFloat64(), f32 = array.toFloat32()
+                let e64 = (want["f64"] as? [String] ?? []).compactMap(Double.init)
+                let e32 = (want["f32"] as? [String] ?? []).compactMap(Double.init)
+                XCTAssertEqual(f64.count, e64.count, label)
+                XCTAssertEqual(f32.count, e32.count, label)
+                for (g, v) in zip(f64, e64) where !(sameValue(g, v) && g.sign == v.sign) { XCTFail("\(label): f64 \(f64) vs torch \(e64)"); break }
+                for (g, v) in zip(f32, e32) where !(sameValue(Double(g), v) && g.sign == v.sign) { XCTFail("\(label): f32 \(f32) vs torch \(e32)"); break }
+                XCTAssertEqual(NpyStatistics(array).nonfinite, want["nonfinite"] as? Int, label)
+                compared += e64.count
+            }
+            let metadata = try Self.contents(Array(try Data(contentsOf: URL(fileURLWithPath: Self.path(name))))).metadata
+            let wantMetadata = exp["metadata"] as? [String: String] ?? [:]
+            XCTAssertEqual(Dictionary(uniqueKeysWithValues: metadata.map { ($0.key, $0.value) }), wantMetadata, name)
+            XCTAssertEqual(metadata.map(\.key), exp["metadata_order"] as? [String], "\(name): the header's order")
+        }
+        XCTAssertGreaterThan(compared, 60)
+    }
+
+    /// Every dtype, rank 0, empty tensors, metadata in the header's order (read from the text).
+    func testRankZeroEmptyAndMetadata() throws {
+        let c = try Self.contents(Array(try Data(contentsOf: URL(fileURLWithPath: Self.path("scalar_empty.safetensors")))))
+        XCTAssertEqual(Set(c.metadata.map(\.key)), ["format", "note", "ünï"])
+        XCTAssertEqual(c.metadata.first { $0.key == "ünï" }?.value, "çødé")
+        let byKey = Dictionary(uniqueKeysWithValues: c.tensors.map { ($0.key, $0.array) })
+        XCTAssertEqual(byKey["scalar"]?.shape, [])
+        XCTAssertEqual(byKey["scalar"]?.toFloat64(), [2.5])
+        XCTAssertEqual(byKey["scalar_bf16"]?.dtype, .bfloat16)
+        XCTAssertEqual(byKey["scalar_bf16"]?.toFloat32(), [-3])
+        XCTAssertEqual(byKey["empty"]?.shape, [0, 3])
+        XCTAssertEqual(byKey["empty"]?.count, 0)
+        XCTAssertEqual(byKey["empty_i64"]?.shape, [4, 0])
+        XCTAssertNil(NpyStatistics(try XCTUnwrap(byKey["empty"])).min)
+        let dtypes = try WeightFile.read(path: Self.path("dtypes.safetensors"))
+        XCTAssertEqual(Set(dtypes.tensors.map(\.array.dtype.descr)), Set(Self.descrs.values))
+    }
+
+    /// Arrays view the file's bytes where they lie, aligned or not: no copy.
+    func testArraysViewTheFileInPlace() throws {
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Self.path("handmade_unaligned.safetensors"))))
+        var n = 0
+        for i in (0..<8).reversed() { n = n << 8 | Int(bytes[i]) }
+        let c = try Self.contents(bytes)
+        XCTAssertEqual(c.tensors.map(\.key), ["z.f64", "café\t😀", "a.u8", "m.bf16"])
+        XCTAssertEqual(c.metadata.map(\.key), ["writer"])
+        let begins = ["a.u8": 0, "café\t😀": 3, "z.f64": 15, "m.bf16": 31]
+        let buffer = c.tensors[0].array.buffer
+        for (key, a) in c.tensors {
+            XCTAssertTrue(a.buffer === buffer, key)
+            XCTAssertEqual(a.dataOffset, 8 + n + (begins[key] ?? -1), key)
+        }
+        XCTAssertEqual(c.tensors[1].array.toFloat32(), [1.25, -2, 1e-3])
+        XCTAssertNotEqual(c.tensors[1].array.dataOffset % 4, 0, "the float32 data is unaligned")
+        XCTAssertEqual(c.tensors[3].array.toFloat64(), [1.5, -.infinity])
+    }
+
+    /// Each hostile fixture is refused, by the path and by bytes, each with its own message.
+    func testHostileFilesAreRefused() throws {
+        let cases: [String: String] = [
+            "hole": "the data has a hole: bytes 4..<8 belong to no tensor ('b' starts at 8, 'a' ends at 4)",
+            "overlap": "'b' (data_offsets [4, 12]) overlaps 'a', which ends at 8",
+            "wrong_byte_count": "'a' (F32, shape (3,)) needs 12 bytes, its data_offsets [0, 8] hold 8",
+            "header_too_big": "header length 100000001 is more than the format's limit of 100000000 bytes",
+            "header_past_eof": "header length 200 runs past the end of the file",
+            "trailing_bytes": "4 bytes follow the last tensor's data (the tensors end at data byte 12, the file has 16)",
+            "duplicate_key": "header names 'a' twice",
+            "bad_json": "header is not valid JSON at header byte 55: expected a key after ',', found '}'",
+            "unsupported_dtype": "'a' has dtype F8_E4M3: float8 tensors are not supported",
+            "negative_shape": "shape of 'a' holds -1: expected a non-negative integer",
+            "huge_shape": "shape (4611686018427387904, 4) of 'a' with 4-byte elements is too large to address",
+            "bad_utf8": "header is not valid UTF-8 (at header byte 3)",
+            "metadata_not_str": "__metadata__ 'n' is not a string",
+            "not_from_zero": "the data has a hole: bytes 0..<2 belong to no tensor ('a' starts at 2)",
+            "reversed_offsets": "data_offsets [4, 0] of 'a' end before they begin",
+        ]
+        let hostile = try XCTUnwrap(Self.expected["hostile"] as? [String: Any])
+        XCTAssertEqual(Set(hostile.keys), Set(cases.keys.map { $0 + ".safetensors" }))
+        var messages = Set<String>()
+        for (name, want) in cases {
+            let path = Self.path(name + ".safetensors")
+            let e = expectNpyError(name) { _ = try WeightFile.read(path: path) }
+            XCTAssertEqual(e?.file, path, name)
+            guard let e, case .safetensors(let message) = e.kind else { XCTFail("\(name): \(String(describing: e))"); continue }
+            XCTAssertTrue(message.contains(want), "\(name): \(message)")
+            XCTAssertTrue(e.description.hasPrefix("\(path), byte "), "\(name): \(e)")
+            messages.insert(message)
+            let inMemory = expectNpyError(name) { _ = try WeightFile.read(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: path)))) }
+            XCTAssertEqual(inMemory?.kind, e.kind, name)
+        }
+        XCTAssertEqual(messages.count, cases.count, "every refusal has its own message")
+        // The offsets point at what is wrong: the hole at data byte 4 of hole.safetensors.
+        let hole = expectNpyError("hole") { _ = try WeightFile.read(path: Self.path("hole.safetensors")) }
+        let holeBytes = Array(try Data(contentsOf: URL(fileURLWithPath: Self.path("hole.safetensors"))))
+        XCTAssertEqual(hole?.offset, holeBytes.count - 16 + 4)
+    }
+
+    func testRefusedDTypesAreNamed() {
+        for (dtype, why) in [("C64", "complex"), ("F8_E5M2", "float8"), ("F8_E8M0", "float8"), ("F8_E4M3FNUZ", "float8"),
+                             ("F4", "sub-byte float"), ("F6_E2M3", "sub-byte float"), ("Q4", "not a safetensors dtype"), ("f32", "not a safetensors dtype")] {
+            assertRefused("{\"t\":{\"dtype\":\"\(dtype)\",\"shape\":[1],\"data_offsets\":[0,1]}}", [0], "'t' has dtype \(dtype): \(why)")
+        }
+    }
+
+    /// The header is strict JSON, and entries are what the format says.
+    func testHeaderRules() {
+        let ok = "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}"
+        // Syntax.
+        assertRefused(ok + ",}", [1], "expected a key after ',', found '}'")
+        assertRefused(ok, [1], "expected ',' or '}', found the end of the header")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[1,],\"data_offsets\":[0,1]}}", [1], "expected a value after ',', found ']'")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[01],\"data_offsets\":[0,1]}}", [1], "a number with a leading zero")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[1.0],\"data_offsets\":[0,1]}}", [1], "shape of 'a' holds 1.0: expected a non-negative integer")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[1e0],\"data_offsets\":[0,1]}}", [1], "holds 1e0")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[-],\"data_offsets\":[0,1]}}", [1], "expected digits after '-'")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[99999999999999999999],\"data_offsets\":[0,1]}}", [1], "holds 99999999999999999999, too large")
+        assertRefused("{'a':{}}", [], "expected a key or '}', found '''")
+        assertRefused("{\"a\" {}}", [], "expected ':' after a key")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":NaN}}", [1], "expected a number (a value), found 'N'")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":tru}}", [1], "expected true")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":\"\\x\"}}", [1], "unknown escape \\'x'")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":\"\\ud800\"}}", [1], "leading surrogate without its trailing one")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":\"\\udc00\"}}", [1], "lone trailing surrogate")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":\"\\u12\"}}", [1], "needs 4 hex digits")
+        assertRefused("{\"a\tb\":{}}", [], "control character 0x9 in a string")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}} x", [1], "'x' after the header's object")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}\0", [1], "byte 0x0 after the header's object")
+        assertRefused("{\"a", [], "a string is not closed")
+        assertRefused(" {}", [], "header does not start with '{'")
+        // Nesting: 64 levels in all are read (skipped, in a field the format does not define), 65 are not.
+        let deep = { (n: Int) in "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":" + String(repeating: "[", count: n) + String(repeating: "]", count: n) + "}}" }
+        XCTAssertEqual(try Self.contents(Self.file(deep(62), [1])).tensors.count, 1)
+        assertRefused(deep(63), [1], "nested more than 64 deep")
+        // Entries.
+        assertRefused("{\"a\":[]}", [], "'a' is not an object")
+        assertRefused("{\"a\":{\"shape\":[1],\"data_offsets\":[0,1]}}", [1], "'a' has no dtype")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"data_offsets\":[0,1]}}", [1], "'a' has no shape")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[1]}}", [1], "'a' has no data_offsets")
+        assertRefused("{\"a\":{\"dtype\":8,\"shape\":[1],\"data_offsets\":[0,1]}}", [1], "dtype of 'a' is not a string")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", [1], "'a' has dtype twice")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":1,\"data_offsets\":[0,1]}}", [1], "shape of 'a' is not a list of integers")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1,2]}}", [1], "data_offsets of 'a' are not [begin, end]")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1]}}", [1], "data_offsets of 'a' are not [begin, end]")
+        assertRefused("{\"a\":{\"dtype\":\"U8\",\"shape\":[" + Array(repeating: "1", count: 65).joined(separator: ",") + "],\"data_offsets\":[0,1]}}", [1],
+                      "shape of 'a' has more than 64 dimensions")
+        assertRefused("{\"__metadata__\":[],\"a\":{}}", [], "__metadata__ is not an object of strings")
+        assertRefused("{\"__metadata__\":{\"k\":\"v\",\"k\":\"w\"}}", [], "__metadata__ names 'k' twice")
+        // Names equal as text are one name, whatever their spelling (é precomposed, e + U+0301).
+        assertRefused("{\"\u{e9}\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]},\"e\u{301}\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}", [],
+                      "names 'e\u{301}' twice")
+        // A control character in a name is shown escaped.
+        assertRefused("{\"a\\nb\":{\"dtype\":\"F9\",\"shape\":[0],\"data_offsets\":[0,0]}}", [], "'a\\u{a}b' has dtype F9")
+        // The layout: past the end, and ties of empty tensors.
+        assertRefused(ok + "}", [], "'a' ends at data byte 1, past the end of the file (0 bytes of data)")
+        XCTAssertEqual(try Self.contents(Self.file("{\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
+            + "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"f\":{\"dtype\":\"F32\",\"shape\":[2,0],\"data_offsets\":[0,0]}}", [0, 0, 0x80, 0x3f]))
+            .tensors.map { "\($0.key)=\($0.array.toFloat32())" }, ["e=[]", "a=[1.0]", "f=[]"])
+        // Too short for the length; the empty header; null metadata; unknown fields skipped;
+        // escapes decoded; spaces around everything.
+        XCTAssertTrue(refusal([1, 0, 0], "short")?.contains("a file of 3 bytes is too short for the 8-byte header length") ?? false)
+        XCTAssertEqual(try Self.contents(Self.file("{}")).tensors.count, 0)
+        let lenient = try? Self.contents(Self.file(" { \"__metadata__\" : null , \"\\u0041\\/\\\"\" : { \"x\" : {\"y\": [true, false, null, -1.5e-3, \"s\"]},"
+            .replacingOccurrences(of: " { ", with: "{ ", options: .anchored)
+            + " \"data_offsets\" : [ 0 , 2 ] , \"shape\" : [ ] , \"dtype\" : \"I16\" } } \t\r\n ", [0xff, 0xff]))
+        XCTAssertEqual(lenient?.tensors.map(\.key), ["A/\""])
+        XCTAssertEqual(lenient?.tensors.first?.array.toFloat64(), [-1])
+        XCTAssertEqual(lenient?.metadata.count, 0)
+    }
+
+    /// Detected by bytes whatever the name; a length past the file is still reported as a
+    /// safetensors problem, text with '{' at byte 8 is not taken for one.
+    func testDetection() throws {
+        let bytes = Self.file("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", [7])
+        XCTAssertEqual(bytes.withUnsafeBytes { WeightFile.detect($0) }, .safetensors)
+        XCTAssertEqual(try WeightFile.read(bytes: bytes).tensors.first?.array.toFloat64(), [7])
+        XCTAssertEqual(Array("12345678{}".utf8).withUnsafeBytes { WeightFile.detect($0) }, .unknown)
+        let far = [0, 0, 0, 0, 1, 0, 0, 0] + Array("{}".utf8)
+        XCTAssertEqual(far.withUnsafeBytes { WeightFile.detect($0) }, .safetensors)
+        XCTAssertTrue(refusal(far, "far")?.contains("header length 4294967296 is more than the format's limit") ?? false)
+    }
+}
