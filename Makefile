@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RELEASE_BIN := .build/release/losscli
 
-.PHONY: all deps build release test demo bench fuzz fuzz-npy fuzz-input fuzz-config fixtures clean
+.PHONY: all deps build release test demo bench fuzz fuzz-npy fuzz-safetensors fuzz-input fuzz-config fixtures clean
 
 all: build
 
@@ -34,9 +34,11 @@ demo: release
 bench: release
 	python3 bench/run.py
 
-# libFuzzer + ASan, three targets, each run for FUZZ_SECONDS (default 300):
+# libFuzzer + ASan, four targets, each run for FUZZ_SECONDS (default 300):
 #   fuzz-npy     the .npy/.npz, pickle and torch-checkpoint readers on bytes in memory (fuzz/NpyFuzz.swift),
 #                seeded with fixtures/npy and fixtures/torch;
+#   fuzz-safetensors  the safetensors reader on bytes in memory (fuzz/SafetensorsFuzz.swift), what it accepts
+#                re-checked (arrays tile the data), seeded with fixtures/safetensors, tokens from fuzz/safetensors.dict;
 #   fuzz-input   the command line's input path (fuzz/InputFuzz.swift): each input a file on disk, memory-mapped,
 #                regular-file check, every archive member, in-place or converted as eval reads it;
 #   fuzz-config  the config parser and program builder (fuzz/ConfigFuzz.swift), evaluating what builds on small
@@ -49,7 +51,7 @@ FUZZ_SWIFT = swiftc -sanitize=fuzzer,address -parse-as-library -O -I Sources/CFa
 FUZZ_CC = clang -c -O1 -fsanitize=fuzzer-no-link,address -I Sources/CFault/include
 FUZZ_C = $(FUZZ_DIR)/cfault.o $(FUZZ_DIR)/cfault-cpu.o
 
-fuzz: fuzz-npy fuzz-input fuzz-config
+fuzz: fuzz-npy fuzz-safetensors fuzz-input fuzz-config
 
 $(FUZZ_DIR)/cfault.o: Sources/CFault/fault.c Sources/CFault/include/cfault.h
 	mkdir -p $(FUZZ_DIR)
@@ -65,6 +67,12 @@ fuzz-npy: deps $(FUZZ_C)
 	$(FUZZ_SWIFT) -module-name NpyFuzz Sources/NpyIO/*.swift fuzz/NpyFuzz.swift $(FUZZ_C) -lz -o $(FUZZ_DIR)/npy-fuzz
 	cp fixtures/npy/*.npy fixtures/npy/*.npz fixtures/torch/*.pth $(FUZZ_DIR)/corpus/
 	$(FUZZ_DIR)/npy-fuzz $(FUZZ_FLAGS) -max_len=65536 $(FUZZ_DIR)/corpus
+
+fuzz-safetensors: deps $(FUZZ_C)
+	mkdir -p $(FUZZ_DIR)/safetensors-corpus
+	$(FUZZ_SWIFT) -module-name SafetensorsFuzz Sources/NpyIO/*.swift fuzz/SafetensorsFuzz.swift $(FUZZ_C) -lz -o $(FUZZ_DIR)/safetensors-fuzz
+	cp fixtures/safetensors/*.safetensors $(FUZZ_DIR)/safetensors-corpus/
+	$(FUZZ_DIR)/safetensors-fuzz $(FUZZ_FLAGS) -max_len=65536 -dict=fuzz/safetensors.dict $(FUZZ_DIR)/safetensors-corpus
 
 fuzz-input: deps $(FUZZ_C)
 	mkdir -p $(FUZZ_DIR)/input-corpus
