@@ -373,6 +373,16 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertEqual(bytes.withUnsafeBytes { WeightFile.detect($0) }, .safetensors)
         XCTAssertEqual(try WeightFile.read(bytes: bytes).tensors.first?.array.toFloat64(), [7])
         XCTAssertEqual(Array("12345678{}".utf8).withUnsafeBytes { WeightFile.detect($0) }, .unknown)
+        // A header length whose low byte is 0x93 (.npy's first byte), and "ustar" at byte 257
+        // (the tar check's place): still safetensors.
+        let name = "custard" + String(repeating: "x", count: 257 - 10 - 7) + "ustar"
+        var header = "{\"\(name)\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}"
+        header += String(repeating: " ", count: 0x193 - header.utf8.count)
+        let odd = Self.file(header, [9])
+        XCTAssertEqual(odd[0], 0x93)
+        XCTAssertEqual(Array(odd[257..<262]), Array("ustar".utf8))
+        XCTAssertEqual(try WeightFile.read(bytes: odd).tensors.map(\.key), [name])
+        XCTAssertEqual(Array("\u{93}NUMPY\u{1}\u{0}{".unicodeScalars.map { UInt8($0.value) }).withUnsafeBytes { WeightFile.detect($0) }, .npy)
         let far = [0, 0, 0, 0, 1, 0, 0, 0] + Array("{}".utf8)
         XCTAssertEqual(far.withUnsafeBytes { WeightFile.detect($0) }, .safetensors)
         XCTAssertTrue(refusal(far, "far")?.contains("header length 4294967296 is more than the format's limit") ?? false)
