@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RELEASE_BIN := .build/release/losscli
 
-.PHONY: all deps build release test demo bench fuzz fuzz-npy fuzz-input fuzz-config fuzz-pickle fuzz-zip fuzz-legacy fixtures clean
+.PHONY: all deps build release test demo bench fuzz fuzz-npy fuzz-pickle fuzz-zip fuzz-legacy fuzz-safetensors fuzz-input fuzz-config fixtures clean
 
 all: build
 
@@ -40,6 +40,8 @@ bench: release
 #                fixtures/pickle's cases and the pickles of fixtures/torch;
 #   fuzz-zip     ZIP archives as torch.save / TorchScript files (WeightFuzz.swift), seeded with fixtures/torch;
 #   fuzz-legacy  torch.save's legacy raw stream (WeightFuzz.swift), seeded with fixtures/torch's legacy files;
+#   fuzz-safetensors  the safetensors reader on bytes in memory (fuzz/SafetensorsFuzz.swift), what it accepts
+#                re-checked (arrays tile the data), seeded with fixtures/safetensors, tokens from fuzz/safetensors.dict;
 #   fuzz-input   the command line's input path (fuzz/InputFuzz.swift): each input a file on disk, memory-mapped,
 #                regular-file check, every archive member, in-place or converted as eval reads it;
 #   fuzz-config  the config parser and program builder (fuzz/ConfigFuzz.swift), evaluating what builds on small
@@ -52,7 +54,7 @@ FUZZ_SWIFT = swiftc -sanitize=fuzzer,address -parse-as-library -O -I Sources/CFa
 FUZZ_CC = clang -c -O1 -fsanitize=fuzzer-no-link,address -I Sources/CFault/include
 FUZZ_C = $(FUZZ_DIR)/cfault.o $(FUZZ_DIR)/cfault-cpu.o
 
-fuzz: fuzz-npy fuzz-pickle fuzz-zip fuzz-legacy fuzz-input fuzz-config
+fuzz: fuzz-npy fuzz-pickle fuzz-zip fuzz-legacy fuzz-safetensors fuzz-input fuzz-config
 
 $(FUZZ_DIR)/cfault.o: Sources/CFault/fault.c Sources/CFault/include/cfault.h
 	mkdir -p $(FUZZ_DIR)
@@ -87,6 +89,12 @@ fuzz-legacy: deps $(FUZZ_C)
 	$(FUZZ_SWIFT) -module-name LegacyFuzz -D FUZZ_LEGACY Sources/NpyIO/*.swift fuzz/WeightFuzz.swift $(FUZZ_C) -lz -o $(FUZZ_DIR)/legacy-fuzz
 	cp fixtures/torch/*legacy*.pth fixtures/torch/evil_beside.pth $(FUZZ_DIR)/legacy-corpus/
 	$(FUZZ_DIR)/legacy-fuzz $(FUZZ_FLAGS) -max_len=16384 $(FUZZ_DIR)/legacy-corpus
+
+fuzz-safetensors: deps $(FUZZ_C)
+	mkdir -p $(FUZZ_DIR)/safetensors-corpus
+	$(FUZZ_SWIFT) -module-name SafetensorsFuzz Sources/NpyIO/*.swift fuzz/SafetensorsFuzz.swift $(FUZZ_C) -lz -o $(FUZZ_DIR)/safetensors-fuzz
+	cp fixtures/safetensors/*.safetensors $(FUZZ_DIR)/safetensors-corpus/
+	$(FUZZ_DIR)/safetensors-fuzz $(FUZZ_FLAGS) -max_len=65536 -dict=fuzz/safetensors.dict $(FUZZ_DIR)/safetensors-corpus
 
 fuzz-input: deps $(FUZZ_C)
 	mkdir -p $(FUZZ_DIR)/input-corpus

@@ -140,7 +140,7 @@ func readText(_ path: String, what: String) throws -> String {
 struct LoadedArray {
     var binding: InputBinding
     var array: NpyArray
-    var isFloat: Bool { array.dtype.kind == .float }
+    var isFloat: Bool { array.dtype.isFloatingPoint }
 }
 
 extension InputOptions {

@@ -116,6 +116,7 @@ public struct NpyArray: @unchecked Sendable {
     /// Whether the data already are floats of `itemSize` bytes in native byte order and C
     /// order (or Fortran order with at most one axis longer than 1, the same bytes): a
     /// consumer computing in that type can read them in place instead of converting.
+    /// bfloat16 never is (no consumer computes in it; 2 bytes means float16).
     public func isReadableInPlace(asFloatOf itemSize: Int) -> Bool {
         dtype.kind == .float && dtype.itemSize == itemSize && dtype.isNativeOrder
             && (!fortranOrder || shape.filter { $0 > 1 }.count <= 1)

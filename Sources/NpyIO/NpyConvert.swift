@@ -29,6 +29,9 @@ enum NpyConvert {
                 let t = table.baseAddress!
                 loop(p, count, dst, UInt16.self, swap: swap) { T(t[Int($0)]) }
             }
+        case (.bfloat16, 2):
+            // A bfloat16 is the upper half of a float32: exact, NaN payloads and all.
+            loop(p, count, dst, UInt16.self, swap: swap) { T(Float(bitPattern: UInt32($0) << 16)) }
         case (.bool, _):
             loop(p, count, dst, UInt8.self, swap: false) { $0 != 0 ? 1 : 0 }
         case (.int, 1): loop(p, count, dst, Int8.self, swap: false) { T($0) }

@@ -1,6 +1,10 @@
-/// The kind of scalar an array holds: NumPy's kind letter `b`, `i`, `u` or `f`.
+/// The kind of scalar an array holds: NumPy's kind letter `b`, `i`, `u` or `f`, or bfloat16
+/// (`bf`), which NumPy has no dtype for: it comes only from weight files (safetensors' BF16,
+/// torch's BFloat16Storage), so a `.npy` header never names it and NpyIO never writes it.
 public enum NpyScalarKind: String, Equatable, Sendable {
     case bool = "b", int = "i", uint = "u", float = "f"
+    /// bfloat16: a float32's upper 16 bits (sign, 8 exponent bits, 7 mantissa bits).
+    case bfloat16 = "bf"
 }
 
 /// Byte order of a multi-byte scalar in the file.
@@ -21,7 +25,8 @@ public struct NpyDType: Equatable, Sendable {
     public var byteOrder: NpyByteOrder
 
     /// The descr exactly as NumPy writes it (`dtype.str`): `|` for one-byte types,
-    /// `<` or `>` otherwise, never `=`.
+    /// `<` or `>` otherwise, never `=`. bfloat16 is shown `<bf16` (or `>bf16`), a name of
+    /// losscli's own: no NumPy descr exists, `parse` refuses it and no header is written with it.
     public var descr: String {
         let order: String
         switch byteOrder {
@@ -29,17 +34,26 @@ public struct NpyDType: Equatable, Sendable {
         case .little: order = "<"
         case .big: order = ">"
         }
+        if kind == .bfloat16 { return order + "bf" + String(8 * itemSize) }
         return order + kind.rawValue + String(itemSize)
     }
 
-    /// True for the combinations NumPy has: bool of 1 byte, ints of 1-8, floats of 2-8.
+    /// True for the combinations NpyIO handles: NumPy's (bool of 1 byte, ints of 1-8, floats
+    /// of 2-8) and bfloat16 of 2.
     public var isValid: Bool {
         switch kind {
         case .bool: return itemSize == 1
         case .int, .uint: return [1, 2, 4, 8].contains(itemSize)
         case .float: return [2, 4, 8].contains(itemSize)
+        case .bfloat16: return itemSize == 2
         }
     }
+
+    /// True when NumPy has this dtype, so a `.npy`/`.npz` header can name it (not bfloat16).
+    public var isNumPyDType: Bool { isValid && kind != .bfloat16 }
+
+    /// Float16/32/64 or bfloat16.
+    public var isFloatingPoint: Bool { kind == .float || kind == .bfloat16 }
 
     /// True when elements can be used without swapping bytes on this machine.
     public var isNativeOrder: Bool { byteOrder == .notApplicable || byteOrder == .native }
@@ -55,6 +69,7 @@ public struct NpyDType: Equatable, Sendable {
     public static let float16 = NpyDType(kind: .float, itemSize: 2)
     public static let float32 = NpyDType(kind: .float, itemSize: 4)
     public static let float64 = NpyDType(kind: .float, itemSize: 8)
+    public static let bfloat16 = NpyDType(kind: .bfloat16, itemSize: 2)
 
     /// Parses a descr string the way `numpy.dtype(descr)` reads the simple numeric ones:
     /// an optional order character (`<`, `>`, `|`, `=`), a kind and a size in bytes, or a
@@ -72,6 +87,9 @@ public struct NpyDType: Equatable, Sendable {
             rest = rest.dropFirst()
         }
         guard let code = rest.first else { throw NpyDTypeRefusal(descr: descr, reason: "an empty type code") }
+        if rest == "bf16" {
+            throw NpyDTypeRefusal(descr: descr, reason: "bfloat16 is not a NumPy dtype (losscli reads it only from weight files)")
+        }
         let sizeText = rest.dropFirst()
         if sizeText.isEmpty, let single = singleCharacterCodes[code] {
             return NpyDType(kind: single.0, itemSize: single.1, byteOrder: order)

@@ -193,7 +193,13 @@ extension NpyFormat {
 
     /// The header bytes NumPy would write for this array (magic through the final
     /// '\n'), byte for byte: version 1.0 when the length fits 16 bits, else 2.0.
+    /// A dtype NumPy has no descr for (bfloat16) is refused: such an array cannot be a `.npy`.
     public static func encodeHeader(dtype: NpyDType, shape: [Int], fortranOrder: Bool) throws(NpyError) -> [UInt8] {
+        guard dtype.isNumPyDType else {
+            throw NpyError(.unsupportedDType(descr: dtype.descr, reason: dtype.kind == .bfloat16
+                ? "bfloat16 has no NumPy dtype, so a .npy or .npz cannot hold it (convert it to float32 first)"
+                : "no such numeric NumPy dtype"))
+        }
         var dict = "{'descr': '\(dtype.descr)', 'fortran_order': \(fortranOrder ? "True" : "False"), 'shape': \(NpyError.shapeText(shape)), }"
         if !shape.isEmpty {
             let growing = fortranOrder ? shape[shape.count - 1] : shape[0]

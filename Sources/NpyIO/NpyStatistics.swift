@@ -38,7 +38,8 @@ public struct NpyStatistics: Equatable, Sendable {
                 let slots = out.baseAddress!
                 let workers = Swift.max(1, Swift.min(threads, chunks))
                 let work = { (worker: Int) in
-                    var scratch = [Double](repeating: 0, count: Self.chunkSize)
+                    // At most one chunk; no more than the array (inspect meets many tiny tensors).
+                    var scratch = [Double](repeating: 0, count: Swift.min(Self.chunkSize, n))
                     let lo = chunks * worker / workers, hi = chunks * (worker + 1) / workers
                     for c in lo..<hi {
                         let start = c * Self.chunkSize

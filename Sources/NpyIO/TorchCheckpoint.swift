@@ -157,7 +157,7 @@ struct StorageTable {
     static let storageTypes: [String: (NpyScalarKind, Int)] = [
         "FloatStorage": (.float, 4), "DoubleStorage": (.float, 8), "HalfStorage": (.float, 2),
         "LongStorage": (.int, 8), "IntStorage": (.int, 4), "ShortStorage": (.int, 2), "CharStorage": (.int, 1),
-        "ByteStorage": (.uint, 1), "BoolStorage": (.bool, 1),
+        "ByteStorage": (.uint, 1), "BoolStorage": (.bool, 1), "BFloat16Storage": (.bfloat16, 2),
     ]
 
     /// The array of `value` when it is a rebuilt tensor; nil for anything else.
@@ -188,8 +188,7 @@ struct StorageTable {
         }
         let typeName = type.split(separator: ".").last.map(String.init) ?? type
         guard type.hasPrefix("torch."), let (kind, size) = Self.storageTypes[typeName] else {
-            throw NpyError(.torchFormat(message: "storage type \(type) is not supported"
-                + (typeName == "BFloat16Storage" ? " yet (bfloat16)" : "")))
+            throw NpyError(.torchFormat(message: "storage type \(type) is not supported"))
         }
         let dtype = NpyDType(kind: kind, itemSize: size, byteOrder: size == 1 ? .notApplicable : (bigEndian ? .big : .little))
         let root = try rootStorage(key: key, numel: numel64, dtype: dtype)

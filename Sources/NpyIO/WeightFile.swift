@@ -60,19 +60,28 @@ extension WeightFile {
 
     static func detect(_ b: UnsafeRawBufferPointer) -> Detected {
         if ZipArchive.looksLikeZip(b) { return .zip }
-        if b.count >= 1, b[0] == NpyFormat.magic[0] { return .npy }
+        // A safetensors header length of 0x…93 (unpadded, written by hand) starts like a .npy; a
+        // real .npy never looks like safetensors (its 'Y' at byte 5 makes that length ≥ 2^40).
+        if b.count >= 1, b[0] == NpyFormat.magic[0], !looksLikeSafetensors(b) { return .npy }
         // PROTO 2-5 (then, from 4, a FRAME of 9 bytes), then LONG1 with the magic number.
         if b.count >= 2, b[0] == 0x80, (2...5).contains(b[1]) {
             let at = b[1] >= 4 && b.count > 2 && b[2] == 0x95 ? 11 : 2
             if b.count >= at + legacyMagic.count, Array(b[at..<(at + legacyMagic.count)]) == legacyMagic { return .torchLegacy }
         }
+        // Before the tar check: a header may hold "ustar" at byte 257 (a tensor named "custard");
+        // torch's tar starts with the member name "sys_info", so its byte 8 is NUL.
+        if looksLikeSafetensors(b) { return .safetensors }
         if b.count >= 262, Array(b[257..<262]) == Array("ustar".utf8) { return .torchTar }
-        // safetensors: u64 LE header length, then the JSON header, which starts with '{'.
-        if b.count >= 9, b[8] == UInt8(ascii: "{") {
-            var n: UInt64 = 0
-            for i in (0..<8).reversed() { n = n << 8 | UInt64(b[i]) }
-            if n >= 2, n <= UInt64(b.count - 8) { return .safetensors }
-        }
         return .unknown
+    }
+
+    /// safetensors: u64 LE header length, then the JSON header, which starts with '{'. A length
+    /// past the file or the format's limit is still taken as safetensors when below 2^40 (text
+    /// has high bytes there), so the reader's error says what is wrong with it.
+    static func looksLikeSafetensors(_ b: UnsafeRawBufferPointer) -> Bool {
+        guard b.count >= 9, b[8] == UInt8(ascii: "{") else { return false }
+        var n: UInt64 = 0
+        for i in (0..<8).reversed() { n = n << 8 | UInt64(b[i]) }
+        return n >= 2 && n < 1 << 40
     }
 }

@@ -197,6 +197,35 @@ final class InspectTests: XCTestCase {
         }
     }
 
+    /// A .safetensors file (detected by its bytes) is a weight file: format `safetensors`, each
+    /// tensor under its key, bfloat16 shown as `<bf16`; a hostile one is one error line.
+    func testSafetensorsFormatAndTensors() throws {
+        let path = "fixtures/safetensors/scalar_empty.safetensors"
+        let r = try losscli(["inspect", path, "--format", "json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual((doc["formats"] as? [String: String])?[path], "safetensors")
+        let arrays = try XCTUnwrap(doc["arrays"] as? [String: Any])
+        XCTAssertEqual(Set(arrays.keys), ["scalar", "scalar_bf16", "empty", "empty_i64", "weight"])
+        let bf16 = try XCTUnwrap(arrays["scalar_bf16"] as? [String: Any])
+        XCTAssertEqual(bf16["dtype"] as? String, "<bf16")
+        XCTAssertEqual(bf16["shape"] as? [Int], [])
+        XCTAssertEqual((bf16["sum"] as? NSNumber)?.doubleValue, -3)
+        let weight = try XCTUnwrap(arrays["weight"] as? [String: Any])
+        XCTAssertEqual((weight["max"] as? NSNumber)?.doubleValue, 1.25)
+
+        let table = try losscli(["inspect", path, "--format", "table"])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssertTrue(table.stdout.hasSuffix("\(path): safetensors\n"), table.stdout)
+
+        let hole = try losscli(["inspect", "fixtures/safetensors/hole.safetensors"])
+        XCTAssertEqual(hole.status, 2)
+        XCTAssertEqual(hole.stdout, "")
+        XCTAssertTrue(hole.stderr.hasPrefix("losscli: error: fixtures/safetensors/hole.safetensors, byte "), hole.stderr)
+        XCTAssertTrue(hole.stderr.contains("safetensors: the data has a hole"), hole.stderr)
+        XCTAssertEqual(hole.stderr.filter { $0 == "\n" }.count, 1, hole.stderr)
+    }
+
     func testUsageErrorsAndHelp() throws {
         let none = try losscli(["inspect"])
         XCTAssertEqual(none.status, 2)
