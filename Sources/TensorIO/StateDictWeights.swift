@@ -25,6 +25,7 @@ extension NpyDType {
         case .int: return "int\(itemSize * 8)"
         case .uint: return "uint\(itemSize * 8)"
         case .float: return "float\(itemSize * 8)"
+        case .bfloat16: return "bfloat16"
         }
     }
 }

@@ -39,18 +39,20 @@ final class RegistryTests: XCTestCase {
 
     // MARK: Registry
 
-    func testRegistryDeclaresEveryNonNetworkLoss() {
+    func testRegistryDeclaresEveryLoss() {
         let names = LossRegistry.builtIn.map { $0.declaration.name }
         XCTAssertEqual(names, ["L1Loss", "MSELoss", "CharbonnierLoss", "MaskedTVLoss", "PSNRLoss", "TVLoss",
                                "L1CompositionLoss", "MSECompositionLoss", "CharbonnierCompLoss", "GradientLoss",
-                               "GANLoss", "GANLossComps", "DiscShiftLoss", "DiscShiftLossComps", "TransferalPerceptualLoss"])
+                               "GANLoss", "GANLossComps", "DiscShiftLoss", "DiscShiftLossComps", "TransferalPerceptualLoss",
+                               "PerceptualLoss"])
         let dsc = LossRegistry.declaration(named: "DiscShiftLossComps")
         XCTAssertEqual(dsc?.hasLossName, true)
         XCTAssertEqual(dsc?.parameter("loss_name")?.defaultValue, .string("loss_disc_shift"))
         XCTAssertEqual(LossRegistry.declaration(named: "DiscShiftLoss")?.parameter("loss_weight")?.defaultValue, .double(0.1))
         XCTAssertEqual(LossRegistry.declaration(named: "GANLoss")?.parameter("gan_type")?.defaultValue, nil)
         XCTAssertEqual(LossRegistry.declaration(named: "TransferalPerceptualLoss")?.input("maps")?.kind, .tensorList)
-        XCTAssertNil(LossRegistry.declaration(named: "PerceptualLoss"))
+        XCTAssertEqual(LossRegistry.declaration(named: "PerceptualLoss")?.parameter("pretrained")?.kind, .weights)
+        XCTAssertEqual(LossRegistry.declaration(named: "PerceptualLoss")?.partNames, ["perceptual", "style"])
     }
 
     func testCriterionIsCaseInsensitiveAsInMMagic() throws {

@@ -65,6 +65,7 @@ func convForEachPlane(_ planes: Int, planeSize: Int, work: Int, _ body: (Int) ->
 }
 
 /// The forward pass by rows: every (image, output channel) plane on one thread.
+@_specialize(where T == Float) @_specialize(where T == Double)
 func conv2dForwardDirect<T: KernelFloat>(
     _ g: Conv2dGeometry, input: UnsafePointer<T>, weight: UnsafePointer<T>,
     bias: UnsafePointer<T>?, output: UnsafeMutablePointer<T>
@@ -110,6 +111,7 @@ func conv2dForwardDirect<T: KernelFloat>(
 
 /// The input gradient by rows (gather form): every (image, input channel) plane on one thread,
 /// taps in the GEMM's order p = (output channel, ki, kj).
+@_specialize(where T == Float) @_specialize(where T == Double)
 func conv2dBackwardInputDirect<T: KernelFloat>(
     _ g: Conv2dGeometry, gradOutput: UnsafePointer<T>, weight: UnsafePointer<T>,
     gradInput: UnsafeMutablePointer<T>

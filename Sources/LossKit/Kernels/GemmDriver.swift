@@ -285,6 +285,7 @@ func gemmMicroKernel<T: KernelFloat>(
 /// which put a store-forwarding round trip on the loop-carried chain (measured: 35 vs
 /// 60+ GFLOP/s on one core).
 @inline(never)
+@_specialize(where T == Float) @_specialize(where T == Double)
 func gemmAccumulate<T: KernelFloat>(
     kc: Int, a: UnsafePointer<T>, b: UnsafePointer<T>, into out: UnsafeMutablePointer<T>
 ) {
