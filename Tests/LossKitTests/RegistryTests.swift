@@ -44,7 +44,7 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(names, ["L1Loss", "MSELoss", "CharbonnierLoss", "MaskedTVLoss", "PSNRLoss", "TVLoss",
                                "L1CompositionLoss", "MSECompositionLoss", "CharbonnierCompLoss", "GradientLoss",
                                "GANLoss", "GANLossComps", "DiscShiftLoss", "DiscShiftLossComps", "TransferalPerceptualLoss",
-                               "PerceptualLoss"])
+                               "PerceptualLoss", "LightCNNFeatureLoss"])
         let dsc = LossRegistry.declaration(named: "DiscShiftLossComps")
         XCTAssertEqual(dsc?.hasLossName, true)
         XCTAssertEqual(dsc?.parameter("loss_name")?.defaultValue, .string("loss_disc_shift"))

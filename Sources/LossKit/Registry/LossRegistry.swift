@@ -10,7 +10,7 @@ public enum LossRegistry {
         GANLoss.self, GANLossComps.self,
         DiscShiftLoss.self, DiscShiftLossComps.self,
         TransferalPerceptualLoss.self,
-        PerceptualLoss.self,
+        PerceptualLoss.self, LightCNNFeatureLoss.self,
     ]
 
     private static let lock = NSLock()
