@@ -21,7 +21,8 @@ public struct LightCNNFeatureLoss: LossModule {
         lossWeight = try p.double("loss_weight")
         l1 = try p.string("criterion") == "l1"
         weights = try p.stateDict("pretrained")
-        _ = try network(.float32)
+        // Keys and shapes checked now (a config-time error); converted when first evaluated.
+        try LightCNNFeatures.check(weights.unwrapped())
     }
 
     private func network(_ dtype: DType) throws -> LightCNNFeatures {

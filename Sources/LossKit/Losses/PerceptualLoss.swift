@@ -103,8 +103,9 @@ public struct PerceptualLoss: LossModule {
         l1 = try p.string("criterion") == "l1"
         batchNorm = BatchNormStatistics(rawValue: try p.string("batch_norm")) ?? .batch
         weights = try p.stateDict("pretrained")
-        // The file is checked now (keys and shapes), so a wrong file is a config-time error.
-        _ = try network(.float32, upTo: 0)
+        // The file is checked now (keys and shapes), so a wrong file is a config-time error;
+        // nothing is converted until an evaluation says in which dtype.
+        _ = try VGGFeatures.check(vgg, upTo: (perceptual + self.style).map(\.layer).max() ?? 0, weights: weights.unwrapped())
     }
 
     private func network(_ dtype: DType, upTo last: Int) throws -> VGGFeatures {

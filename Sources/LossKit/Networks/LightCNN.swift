@@ -24,8 +24,13 @@ public struct LightCNNFeatures {
 
     public init(weights: StateDict, dtype: DType) throws {
         let sd = weights.unwrapped()
-        try sd.checkStrict(Sequential.expectedWeights(Self.specs).map { ExpectedWeight("features." + $0.key, shape: $0.shape) })
+        try Self.check(sd)
         layers = try Sequential(Self.specs, sd.scope("features"), dtype: dtype)
+    }
+
+    /// The strict check of `sd` (unwrapped), converting nothing.
+    public static func check(_ sd: StateDict) throws {
+        try sd.checkStrict(Sequential.expectedWeights(specs).map { ExpectedWeight("features." + $0.key, shape: $0.shape) })
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try layers(x) }

@@ -50,18 +50,34 @@ public struct VGGFeatures {
     public let type: VGGType
     let layers: Sequential
 
-    /// Layers 0...`last` of `type` from `weights` (unwrapped; `features.*` keys; other keys than
-    /// `features.*` and `classifier.*` are an error, as are missing keys and wrong shapes).
+    /// Layers 0...`last` of `type` from `weights` (unwrapped): torchvision's `features.*` keys,
+    /// whose other keys than `classifier.*` are an error, as are missing keys and wrong shapes;
+    /// or a saved MMagic PerceptualLoss (`vgg.vgg_layers.N.*`, which holds `features[:n]` only:
+    /// checked strictly up to its last layer, `vgg.mean`/`vgg.std` and `vgg_style.*` ignored).
     public init(_ type: VGGType, upTo last: Int, weights: StateDict, dtype: DType, batchNorm: BatchNormStatistics) throws {
-        let all = type.features.map(\.spec)
-        let specs = Array(all.prefix(last + 1))
         let sd = weights.unwrapped()
-        // Strict over the whole features (a file of another VGG type is refused by its keys),
-        // the classifier ignored; only layers 0...last are converted.
-        try sd.checkStrict(Sequential.expectedWeights(all).map { ExpectedWeight("features." + $0.key, shape: $0.shape, optional: $0.optional) },
-                           ignoringPrefixes: ["classifier."])
+        let scope = try Self.check(type, upTo: last, weights: sd)
         self.type = type
-        layers = try Sequential(specs, sd.scope("features"), dtype: dtype, batchNorm: batchNorm)
+        layers = try Sequential(Array(type.features.map(\.spec).prefix(last + 1)), sd.scope(scope), dtype: dtype, batchNorm: batchNorm)
+    }
+
+    /// Checks `sd` (unwrapped) for layers 0...`last` of `type` as `init` takes them, without
+    /// converting anything; gives the scope the layers are under.
+    public static func check(_ type: VGGType, upTo last: Int, weights sd: StateDict) throws -> String {
+        let all = type.features.map(\.spec)
+        let scope: String, checked: [LayerSpec], ignored: [String]
+        if sd.keys.contains(where: { $0.hasPrefix("vgg.vgg_layers.") }) {
+            // The layers it kept: up to the last index it has tensors for (at least `last`).
+            let kept = sd.keys.compactMap { k in k.dropFirst("vgg.vgg_layers.".count).split(separator: ".").first.flatMap { Int($0) } }.max() ?? 0
+            (scope, checked, ignored) = ("vgg.vgg_layers", Array(all.prefix(max(kept, last) + 1)), ["vgg.mean", "vgg.std", "vgg_style."])
+        } else {
+            // Strict over the whole features (a file of another VGG type is refused by its
+            // keys), the classifier ignored; only layers 0...last are converted.
+            (scope, checked, ignored) = ("features", all, ["classifier."])
+        }
+        try sd.checkStrict(Sequential.expectedWeights(checked).map { ExpectedWeight(scope + "." + $0.key, shape: $0.shape, optional: $0.optional) },
+                           ignoringPrefixes: ignored)
+        return scope
     }
 
     public func outputs(_ x: Tensor, at taps: [Int]) throws -> [Int: Tensor] { try layers.outputs(x, at: taps) }
