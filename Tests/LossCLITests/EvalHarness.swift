@@ -32,15 +32,17 @@ enum EvalHarness {
 
     /// Runs `losscli ARGS` in `directory` (default: fixtures/cli) with stdout and stderr
     /// going to files, so neither pipe can fill up and block the child.
-    static func run(_ arguments: [String], in directory: URL? = nil) throws -> Result {
+    /// `environment` adds to (or replaces) the test process's variables.
+    static func run(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]) throws -> Result {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw HarnessError.notBuilt(binary.path)
         }
-        return try runProgram(binary.path, arguments, in: directory)
+        return try runProgram(binary.path, arguments, in: directory, environment: environment)
     }
 
     /// Runs any program the same way (used to run losscli under `script` for a terminal).
-    static func runProgram(_ path: String, _ arguments: [String], in directory: URL? = nil) throws -> Result {
+    static func runProgram(_ path: String, _ arguments: [String], in directory: URL? = nil,
+                           environment: [String: String] = [:]) throws -> Result {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("losscli-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -54,6 +56,9 @@ enum EvalHarness {
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         process.standardInput = FileHandle.nullDevice
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         try process.run()
         process.waitUntilExit()
         return Result(status: process.terminationStatus,
