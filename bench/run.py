@@ -147,6 +147,65 @@ def check_weights(ours, peer):
         and close(a[k]["sum"], b[k]["sum"]) for k in b)
 
 
+# ---- PerceptualLoss (VGG19) -----------------------------------------------------------------
+
+PERCEPTUAL_LAYERS = {"2": 0.1, "7": 0.1, "16": 1.0, "25": 1.0, "34": 1.0}
+
+
+def perceptual_inputs(shape, style):
+    """x, gt in [-1, 1] of `shape`, the VGG19 file of the weights workload, a config."""
+    weights = vgg19_legacy()
+    rng = np.random.default_rng(3)
+    tag = "x".join(map(str, shape))
+    d = os.path.join(WORK, "perceptual")
+    os.makedirs(d, exist_ok=True)
+    x = save(os.path.join(d, f"x_{tag}.npy"), lambda: (rng.random(shape, dtype=np.float32) * 2 - 1))
+    gt = save(os.path.join(d, f"gt_{tag}.npy"), lambda: (rng.random(shape, dtype=np.float32) * 2 - 1))
+    cfg = os.path.join(d, f"loss_style{style:g}.json")
+    with open(cfg, "w") as f:
+        json.dump({"losses": {"perceptual_loss": {"type": "PerceptualLoss", "layer_weights": PERCEPTUAL_LAYERS,
+                                                  "style_weight": style, "pretrained": weights}}}, f)
+    return [cfg, x, gt, weights, style]
+
+
+def perceptual_ours(binary, inputs):
+    cfg, x, gt, _, _ = inputs
+    return [binary, "eval", "--config", cfg, "--input", f"x={x}", "--input", f"gt={gt}", "--wrt", "x", "--total-only",
+            "--timing", "--repeat", "3", "--format", "json"]
+
+
+def perceptual_peer(py, inputs):
+    cfg, x, gt, weights, style = inputs
+    return [py, os.path.join(ROOT, "bench", "peer_perceptual.py"), weights, x, gt, str(style), "2"]
+
+
+def check_perceptual(ours, peer):
+    a, b = json.loads(ours), json.loads(peer)
+    terms = a["terms"]
+    ok = abs(terms["perceptual_loss.perceptual"]["value"] - b["perceptual"]) <= 1e-4 * abs(b["perceptual"])
+    if b["style"] is not None:
+        ok = ok and abs(terms["perceptual_loss.style"]["value"] - b["style"]) <= 1e-3 * abs(b["style"])
+    return ok and abs(a["gradients"]["total"]["x"]["l2"] - b["grad_norm"]) <= 1e-3 * b["grad_norm"]
+
+
+# The whole route: a python process that imports torch, builds MMagic's loss from the file,
+# computes once and saves the gradient; against `losscli eval --grad-out`.
+TORCH_PERCEPTUAL_PROCESS = r"""
+import sys
+import numpy as np, torch
+sys.path.insert(0, sys.argv[1])
+import mmoracle
+mmoracle.use_vgg_weights(sys.argv[2])
+L = mmoracle.load()
+loss = L.PerceptualLoss(layer_weights={"2": 0.1, "7": 0.1, "16": 1.0, "25": 1.0, "34": 1.0}, style_weight=0.0)
+x = torch.from_numpy(np.load(sys.argv[3])).requires_grad_()
+p, _ = loss(x, torch.from_numpy(np.load(sys.argv[4])))
+g, = torch.autograd.grad(p, x)
+np.savez(sys.argv[5], **{"total/x": g.numpy()})
+print(p.item())
+"""
+
+
 # ---- pixel losses, compute only ----------------------------------------------------------
 
 PIXEL_CONFIG = {"losses": {"l1_loss": {"type": "L1Loss"}, "mse_loss": {"type": "MSELoss"},
@@ -283,6 +342,41 @@ WORKLOADS = [
         "peer": eval_peer,
         "peer_name": "python+torch process",
         "check": check_eval,
+    },
+    {
+        "name": "perceptual 1x224 style0",
+        "input": lambda: perceptual_inputs((1, 3, 224, 224), 0.0),
+        "losscli": perceptual_ours, "losscli_time": pixel_ours_time,
+        "peer": perceptual_peer, "peer_time": pixel_peer_time,
+        "peer_name": "torch+MMagic compute",
+        "check": check_perceptual,
+        "rss": True,
+    },
+    {
+        "name": "perceptual 1x224 style1",
+        "input": lambda: perceptual_inputs((1, 3, 224, 224), 1.0),
+        "losscli": perceptual_ours, "losscli_time": pixel_ours_time,
+        "peer": perceptual_peer, "peer_time": pixel_peer_time,
+        "peer_name": "torch+MMagic compute",
+        "check": check_perceptual,
+    },
+    {
+        "name": "perceptual 4x256 style0",
+        "input": lambda: perceptual_inputs((4, 3, 256, 256), 0.0),
+        "losscli": perceptual_ours, "losscli_time": pixel_ours_time,
+        "peer": perceptual_peer, "peer_time": pixel_peer_time,
+        "peer_name": "torch+MMagic compute",
+        "check": check_perceptual,
+    },
+    {
+        "name": "perceptual eval process",
+        "input": lambda: perceptual_inputs((1, 3, 224, 224), 0.0),
+        "losscli": lambda b, i: [b, "eval", "--config", i[0], "--input", f"x={i[1]}", "--input", f"gt={i[2]}", "--wrt", "x",
+                                 "--grad-out", os.path.join(WORK, "perceptual", "g-losscli.npz"), "--format", "json"],
+        "peer": lambda py, i: [py, "-c", TORCH_PERCEPTUAL_PROCESS, ORACLE_DIR, i[3], i[1], i[2],
+                               os.path.join(WORK, "perceptual", "g-peer.npz")],
+        "peer_name": "python+torch process",
+        "check": lambda ours, peer: abs(json.loads(ours)["terms"]["perceptual_loss.perceptual"]["value"] - float(peer)) <= 1e-4 * abs(float(peer)),
     },
     {
         "name": "VGG19 .pth, 16 convs",
