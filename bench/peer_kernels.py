@@ -35,11 +35,12 @@ def matmul(n, dtype):
     return 2.0 * n ** 3 / best(5, lambda: torch.mm(a, b)) / 1e9
 
 
-def conv3x3(batch, channels, size, dtype):
+def conv3x3(batch, channels, size, dtype, out_channels=None):
+    oc = out_channels or channels
     x = torch.rand(batch, channels, size, size, dtype=dtype) * 2 - 1
-    w = torch.rand(channels, channels, 3, 3, dtype=dtype) * 2 - 1
-    gy = torch.rand(batch, channels, size, size, dtype=dtype) * 2 - 1
-    flops = 2.0 * batch * channels * size * size * channels * 9
+    w = torch.rand(oc, channels, 3, 3, dtype=dtype) * 2 - 1
+    gy = torch.rand(batch, oc, size, size, dtype=dtype) * 2 - 1
+    flops = 2.0 * batch * oc * size * size * channels * 9
     with torch.no_grad():
         tf = best(9, lambda: F.conv2d(x, w, padding=1))
         # The input and weight gradients as autograd computes them (ATen's backward ops).
@@ -79,3 +80,14 @@ def image_ops():
 
 
 image_ops()
+
+# VGG19's features[:35] on (1,3,224,224), as LossBench's vggLayers (forward and input gradient).
+total_s = total_f = 0.0
+for cin, cout, size, count in [(3, 64, 224, 1), (64, 64, 224, 1), (64, 128, 112, 1), (128, 128, 112, 1), (128, 256, 56, 1),
+                               (256, 256, 56, 3), (256, 512, 28, 1), (512, 512, 28, 3), (512, 512, 14, 4)]:
+    f, x, _ = conv3x3(1, cin, size, torch.float32, cout)
+    fl = 2.0 * cout * size * size * cin * 9
+    total_s += count * (fl / f + fl / x) / 1e9
+    total_f += count * 2 * fl
+    print(f"vgg19 conv {cin:3d}->{cout:3d} {size:3d}x{size:<3d} x{count}  fwd {f:7.1f}  dx {x:7.1f}")
+print(f"vgg19 convs 0-34 fwd+dx: {total_s * 1e3:.1f} ms, {total_f / total_s / 1e9:.1f} GFLOP/s")
