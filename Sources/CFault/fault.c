@@ -98,12 +98,19 @@ static void put_unsigned(uintptr_t v) {
     put(digits + i);
 }
 
+/// Set by the first thread that reports a truncated mapping. Several compute threads may fault
+/// on the truncated pages at once: the others wait for that thread's `_exit` (a second report
+/// would be a second line; a default action, as SA_RESETHAND gave, killed the process with
+/// SIGBUS before the first one's message was out, seen under load in HostileRunTests).
+static atomic_int bus_reported;
+
 static void on_bus(int sig, siginfo_t *info, void *context) {
     (void)context;
     uintptr_t at = (uintptr_t)info->si_addr;
     for (int i = 0; i < MAPPING_SLOTS; i++) {
         uintptr_t base = atomic_load_explicit(&mappings[i].base, memory_order_acquire);
         if (base > 1 && at >= base && at - base < mappings[i].length && mappings[i].path) {
+            if (atomic_exchange(&bus_reported, 1)) { for (;;) pause(); }
             put(prefix);
             put(mappings[i].path);
             put(": the file changed while it was being read (it now ends before byte ");
@@ -134,7 +141,8 @@ void cfault_install(const char *text) {
     struct sigaction bus;
     memset(&bus, 0, sizeof bus);
     bus.sa_sigaction = on_bus;
-    bus.sa_flags = SA_SIGINFO | SA_RESETHAND;
+    // Not SA_RESETHAND: every thread that faults on a truncated mapping must reach on_bus.
+    bus.sa_flags = SA_SIGINFO;
     sigemptyset(&bus.sa_mask);
     sigaction(SIGBUS, &bus, NULL);
 
