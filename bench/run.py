@@ -188,6 +188,14 @@ def check_perceptual(ours, peer):
     return ok and abs(a["gradients"]["total"]["x"]["l2"] - b["grad_norm"]) <= 1e-3 * b["grad_norm"]
 
 
+def perceptual_workload(name, shape, style, rss=False):
+    """A warm-compute row: losscli `eval --timing --repeat` against MMagic's warm steps."""
+    return {"name": name, "input": lambda: perceptual_inputs(shape, style),
+            "losscli": perceptual_ours, "losscli_time": pixel_ours_time,
+            "peer": perceptual_peer, "peer_time": pixel_peer_time,
+            "peer_name": "torch+MMagic compute", "check": check_perceptual, "rss": rss}
+
+
 # The whole route: a python process that imports torch, builds MMagic's loss from the file,
 # computes once and saves the gradient; against `losscli eval --grad-out`.
 TORCH_PERCEPTUAL_PROCESS = r"""
@@ -343,31 +351,9 @@ WORKLOADS = [
         "peer_name": "python+torch process",
         "check": check_eval,
     },
-    {
-        "name": "perceptual 1x224 style0",
-        "input": lambda: perceptual_inputs((1, 3, 224, 224), 0.0),
-        "losscli": perceptual_ours, "losscli_time": pixel_ours_time,
-        "peer": perceptual_peer, "peer_time": pixel_peer_time,
-        "peer_name": "torch+MMagic compute",
-        "check": check_perceptual,
-        "rss": True,
-    },
-    {
-        "name": "perceptual 1x224 style1",
-        "input": lambda: perceptual_inputs((1, 3, 224, 224), 1.0),
-        "losscli": perceptual_ours, "losscli_time": pixel_ours_time,
-        "peer": perceptual_peer, "peer_time": pixel_peer_time,
-        "peer_name": "torch+MMagic compute",
-        "check": check_perceptual,
-    },
-    {
-        "name": "perceptual 4x256 style0",
-        "input": lambda: perceptual_inputs((4, 3, 256, 256), 0.0),
-        "losscli": perceptual_ours, "losscli_time": pixel_ours_time,
-        "peer": perceptual_peer, "peer_time": pixel_peer_time,
-        "peer_name": "torch+MMagic compute",
-        "check": check_perceptual,
-    },
+    perceptual_workload("perceptual 1x224 style0", (1, 3, 224, 224), 0.0, rss=True),
+    perceptual_workload("perceptual 1x224 style1", (1, 3, 224, 224), 1.0),
+    perceptual_workload("perceptual 4x256 style0", (4, 3, 256, 256), 0.0),
     {
         "name": "perceptual eval process",
         "input": lambda: perceptual_inputs((1, 3, 224, 224), 0.0),

@@ -160,6 +160,25 @@ struct StorageTable {
         "ByteStorage": (.uint, 1), "BoolStorage": (.bool, 1), "BFloat16Storage": (.bfloat16, 2),
     ]
 
+    /// A storage's persistent id, `('storage', TYPE, KEY, location, numel[, view])`, with its
+    /// element type; nil when `id` is not such a tuple. Both torch.save formats name storages so.
+    struct StorageID {
+        let type: String, key: String, numel: Int64
+        let kind: NpyScalarKind, itemSize: Int
+        /// The tuple's items (the sixth, when present, is a view of torch < 0.4).
+        let items: [PickleValue]
+
+        init?(_ id: PickleValue) throws(NpyError) {
+            guard let items = id.tupleItems, items.count >= 5, items[0].stringValue == "storage",
+                  let type = items[1].globalName, let key = items[2].stringValue, let numel = items[4].intValue else { return nil }
+            let typeName = type.split(separator: ".").last.map(String.init) ?? type
+            guard type.hasPrefix("torch."), let (kind, size) = StorageTable.storageTypes[typeName] else {
+                throw NpyError(.torchFormat(message: "storage type \(type) is not supported"))
+            }
+            (self.type, self.key, self.numel, self.kind, self.itemSize, self.items) = (type, key, numel, kind, size, items)
+        }
+    }
+
     /// The array of `value` when it is a rebuilt tensor; nil for anything else.
     mutating func tensor(_ value: PickleValue) throws(NpyError) -> NpyArray? {
         guard let (callee, args) = value.callParts, let name = callee.globalName else { return nil }
@@ -182,16 +201,12 @@ struct StorageTable {
     }
 
     private mutating func storage(_ pid: PickleValue) throws(NpyError) -> (buffer: NpyBuffer, start: Int, numel: Int, dtype: NpyDType) {
-        guard case let .persistent(box) = pid, let id = box.items.first?.tupleItems, id.count >= 5,
-              id[0].stringValue == "storage", let type = id[1].globalName, let key = id[2].stringValue, let numel64 = id[4].intValue else {
+        guard case let .persistent(box) = pid, let first = box.items.first, let sid = try StorageID(first) else {
             throw NpyError(.torchFormat(message: "a tensor's storage is not a ('storage', TYPE, KEY, location, numel) persistent id"))
         }
-        let typeName = type.split(separator: ".").last.map(String.init) ?? type
-        guard type.hasPrefix("torch."), let (kind, size) = Self.storageTypes[typeName] else {
-            throw NpyError(.torchFormat(message: "storage type \(type) is not supported"))
-        }
-        let dtype = NpyDType(kind: kind, itemSize: size, byteOrder: size == 1 ? .notApplicable : (bigEndian ? .big : .little))
-        let root = try rootStorage(key: key, numel: numel64, dtype: dtype)
+        let (key, size, id) = (sid.key, sid.itemSize, sid.items)
+        let dtype = NpyDType(kind: sid.kind, itemSize: size, byteOrder: size == 1 ? .notApplicable : (bigEndian ? .big : .little))
+        let root = try rootStorage(key: key, numel: sid.numel, dtype: dtype)
         // Files of torch < 0.4 may name a view of a storage: (view_key, offset, size), in elements.
         guard id.count >= 6, let view = id[5].tupleItems else { return root }
         guard view.count == 3, let off = view[1].intValue, let n = view[2].intValue, off >= 0, n >= 0,

@@ -47,12 +47,14 @@ enum TorchLegacy {
         // Each storage's element size and count, from the persistent ids that name it.
         var elementSize: [String: Int] = [:], elementCount: [String: Int64] = [:]
         for pid in boxes.persistent {
-            guard let id = pid.tupleItems, id.count >= 5, id[0].stringValue == "storage",
-                  let type = id[1].globalName, let key = id[2].stringValue, let numel = id[4].intValue else { continue }
-            let typeName = type.split(separator: ".").last.map(String.init) ?? type
-            guard let (_, size) = StorageTable.storageTypes[typeName] else {
-                throw NpyError(.torchFormat(message: "storage type \(type) is not supported"), offset: objectStart)
+            let sid: StorageTable.StorageID?
+            do { sid = try StorageTable.StorageID(pid) } catch {
+                var e = error
+                e.offset = objectStart
+                throw e
             }
+            guard let sid else { continue }
+            let (key, size, numel) = (sid.key, sid.itemSize, sid.numel)
             if let known = elementSize[key], known != size {
                 throw NpyError(.torchFormat(message: "storage '\(key)' is named with two element sizes"), offset: objectStart)
             }

@@ -32,19 +32,19 @@ public struct WeightFile: @unchecked Sendable {
 
     /// Reads any weight file (`WeightFormat`). A `.npy` (one array, no keys) is refused.
     public static func read(path: String, options: NpyReadOptions = .init()) throws -> WeightFile {
-        switch try Npy.load(path: path, options: options) {
-        case .weights(let w): return w
-        case .archive(let a): return WeightFile(format: .npz, path: path, tensors: try a.arrays().map { ($0.name, $0.array) })
-        case .array: throw NpyError(.notWeightFile(found: "a single .npy array"), file: path)
-        }
+        try weights(in: Npy.load(path: path, options: options), path: path)
     }
 
     /// A weight file held in memory (copied).
     public static func read(bytes: [UInt8], options: NpyReadOptions = .init()) throws -> WeightFile {
-        switch try Npy.contents(of: NpyBuffer(copying: bytes), path: nil, options: options) {
+        try weights(in: Npy.contents(of: NpyBuffer(copying: bytes), path: nil, options: options), path: nil)
+    }
+
+    private static func weights(in contents: NpyContents, path: String?) throws -> WeightFile {
+        switch contents {
         case .weights(let w): return w
-        case .archive(let a): return WeightFile(format: .npz, path: nil, tensors: try a.arrays().map { ($0.name, $0.array) })
-        case .array: throw NpyError(.notWeightFile(found: "a single .npy array"))
+        case .archive(let a): return WeightFile(format: .npz, path: path, tensors: try a.arrays().map { ($0.name, $0.array) })
+        case .array: throw NpyError(.notWeightFile(found: "a single .npy array"), file: path)
         }
     }
 }

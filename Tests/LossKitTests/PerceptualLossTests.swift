@@ -50,6 +50,11 @@ final class PerceptualLossTests: XCTestCase {
         return try StateDict(source: source, entries: entries)
     }
 
+    /// A gradient's error relative to the reference's norm: ‖a − b‖ / ‖b‖.
+    static func relativeError(_ a: [Double], _ b: [Double]) -> Double {
+        zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot() / b.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    }
+
     final class Counter: @unchecked Sendable {
         private let lock = NSLock()
         private var n = 0
@@ -109,16 +114,12 @@ final class PerceptualLossTests: XCTestCase {
                 let gx = try grad(try XCTUnwrap(total), wrt: [x])[0].toFloat64()
                 let want = try grads.array(named: "\(name)/\(tag)").toFloat64()
                 XCTAssertEqual(gx.count, want.count)
-                // Relative to the gradient's norm: ‖g − g_MMagic‖ / ‖g_MMagic‖.
-                func error(_ a: [Double], _ b: [Double]) -> Double {
-                    zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot() / b.reduce(0) { $0 + $1 * $1 }.squareRoot()
-                }
-                let err = error(gx, want)
+                let err = Self.relativeError(gx, want)
                 if dtype == .float64 {
                     XCTAssertLessThanOrEqual(err, 1e-9, "\(name) \(tag): gradient's relative error")
                 } else {
                     let exact = try grads.array(named: "\(name)/f64").toFloat64()
-                    print("PerceptualLoss \(name): f32 gradient vs MMagic f32 \(err); vs MMagic f64: ours \(error(gx, exact)), MMagic's f32 \(error(want, exact))")
+                    print("PerceptualLoss \(name): f32 gradient vs MMagic f32 \(err); vs MMagic f64: ours \(Self.relativeError(gx, exact)), MMagic's f32 \(Self.relativeError(want, exact))")
                     XCTAssertLessThanOrEqual(err, 1e-4, "\(name) \(tag): gradient's relative error")
                 }
             }

@@ -150,8 +150,8 @@ public struct PerceptualLoss: LossModule {
         let px = try prepared(x), pg = try prepared(gt.detached())
         var parts: [(name: String, value: Tensor)] = []
         let wantPerceptual = perceptualWeight > 0, wantStyle = styleWeight > 0
-        var firstPass: [Int] = wantPerceptual || (wantStyle && styleSharesFeatures) ? perceptual.map(\.layer) : []
-        if wantStyle && styleSharesFeatures { firstPass = Array(Set(firstPass + style.map(\.layer))).sorted() }
+        // Style that shares the perceptual layers (its weights absent or equal) reuses this pass.
+        let firstPass: [Int] = wantPerceptual || (wantStyle && styleSharesFeatures) ? perceptual.map(\.layer) : []
         var fx: [Int: Tensor] = [:], fg: [Int: Tensor] = [:]
         if let last = firstPass.max() {
             let net = try network(x.dtype, upTo: last)
