@@ -186,21 +186,25 @@ final class CoreFusionTests: XCTestCase {
         }
     }
 
-    /// SignF's SIMD form against its scalar form, bit for bit (NaN, ±0, ±inf, subnormals).
-    func testSignVectorMatchesScalar() {
+    /// SignF's and ReluF's SIMD forms against their scalar forms, bit for bit (NaN, ±0, ±inf, subnormals).
+    func checkVectorMatchesScalar<F: UnaryFunctor>(_ f: F, _ name: String) {
         func check<T: TensorScalar>(_: T.Type) {
             let specials: [T] = [.nan, -.nan, 0, -0, 1, -1, .infinity, -.infinity, .leastNonzeroMagnitude,
                                  -.leastNonzeroMagnitude, .greatestFiniteMagnitude, 0.25, -3]
             let x = (0..<37).map { specials[$0 % specials.count] }
             var y = [T](repeating: 7, count: x.count)
             x.withUnsafeBufferPointer { xp in
-                y.withUnsafeMutableBufferPointer { yp in unaryKernelSerial(xp.baseAddress!, yp.baseAddress!, x.count, SignF()) }
+                y.withUnsafeMutableBufferPointer { yp in unaryKernelSerial(xp.baseAddress!, yp.baseAddress!, x.count, f) }
             }
             for (a, b) in zip(x, y) {
-                let want = SignF().scalar(a)
-                XCTAssertTrue((want == b || (want.isNaN && b.isNaN)) && want.sign == b.sign, "sign(\(a)) = \(b), want \(want)")
+                let want = f.scalar(a)
+                XCTAssertTrue((want == b || (want.isNaN && b.isNaN)) && want.sign == b.sign, "\(name)(\(a)) = \(b), want \(want)")
             }
         }
         check(Float.self); check(Double.self)
     }
+
+    func testSignVectorMatchesScalar() { checkVectorMatchesScalar(SignF(), "sign") }
+
+    func testReluVectorMatchesScalar() { checkVectorMatchesScalar(ReluF(), "relu") }
 }

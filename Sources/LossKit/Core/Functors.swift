@@ -60,7 +60,7 @@ struct QuickGeluF: UnaryFunctor {
 struct ReluF: UnaryFunctor {
     @inline(__always) func scalar<T: TensorScalar>(_ x: T) -> T { x < 0 ? 0 : x }
     @inline(__always) func vector<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar {
-        x.replacing(with: 0, where: x .< V(repeating: 0))
+        vectorRelu(x)
     }
 }
 struct LeakyReluF: UnaryFunctor {
