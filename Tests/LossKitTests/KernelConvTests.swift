@@ -1,5 +1,5 @@
 import XCTest
-import LossKit
+@testable import LossKit
 
 /// conv2d forward and adjoints against torch (fixtures/kernels/conv2d.json), against a direct
 /// float64 loop on shapes that cross GEMM tile boundaries, and the dot-product identity.
@@ -34,7 +34,7 @@ final class KernelConvTests: XCTestCase {
                 conv2dForward(g, input: x, weight: w, bias: nil, output: &y)
             }
             worst = max(worst, assertClose(y, c.doubles("y"), tol: tol, "\(c.name) y \(T.self)"))
-            for algorithm in [Conv2dAlgorithm.gemm, .direct] {
+            for algorithm in [Conv2dAlgorithm.gemm, .direct, .winograd] {
                 var ya = sized(y.count, T.self)
                 if c["b"] != nil {
                     conv2dForward(g, input: x, weight: w, bias: c.doubles("b").map { T($0) }, output: &ya, algorithm: algorithm)
@@ -164,6 +164,59 @@ final class KernelConvTests: XCTestCase {
         }
     }
 
+    /// Winograd F(2×2, 3×3) against the float64 definition: forward and input gradient, in
+    /// float64 and float32, with tails (sizes not multiples of 4), batches whose tiles share a
+    /// SIMD strip, padding 0/1/2, more than 256 input channels (two GEMM depth blocks), more
+    /// than 96 output channels (two row blocks), and tiles in several chunks (`chunkBytes`).
+    /// The float32 error is reported beside the implicit-im2col GEMM's on the same data.
+    func testWinogradMatchesDirect() throws {
+        let cases: [(input: [Int], weight: [Int], pad: Int, chunkBytes: Int)] = [
+            ([1, 16, 13, 17], [16, 16, 3, 3], 1, 16 << 20),
+            ([2, 20, 9, 8], [24, 20, 3, 3], 0, 16 << 20),
+            ([1, 300, 7, 10], [17, 300, 3, 3], 2, 16 << 20),
+            ([3, 16, 23, 6], [100, 16, 3, 3], 1, 16 << 20),
+            ([2, 18, 21, 19], [20, 18, 3, 3], 1, 36 * 20 * 4 * 32),  // 32 tiles per chunk
+        ]
+        var worstF = 0.0, worstGemmF = 0.0
+        for (ci, bc) in cases.enumerated() {
+            let g = try Conv2dGeometry(input: bc.input, weight: bc.weight, bias: [bc.weight[0]], padding: (bc.pad, bc.pad))
+            XCTAssertTrue(Winograd23.applies(g))
+            let x = kernelRandom(bc.input.reduce(1, *), seed: UInt64(900 + ci))
+            let w = kernelRandom(bc.weight.reduce(1, *), seed: UInt64(910 + ci))
+            let b = kernelRandom(bc.weight[0], seed: UInt64(920 + ci))
+            let gy = kernelRandom(g.outputShape.reduce(1, *), seed: UInt64(930 + ci))
+            let want = directConv(g, x, w, b)
+            var wantGx = sized(x.count, Double.self)
+            conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &wantGx, algorithm: .gemm)
+            guard let gd = Winograd23.inputGradientGeometry(g) else { return XCTFail("case \(ci): no input-gradient geometry") }
+            XCTAssertEqual(gd.outputShape, g.inputShape)
+
+            var y = sized(want.count, Double.self), gx = sized(x.count, Double.self)
+            conv2dWinograd(g, input: x, weight: w, flipped: false, bias: b, output: &y, chunkBytes: bc.chunkBytes)
+            conv2dWinograd(gd, input: gy, weight: w, flipped: true, bias: nil, output: &gx, chunkBytes: bc.chunkBytes)
+            assertClose(y, want, tol: 1e-12, "case \(ci) forward Double")
+            assertClose(gx, wantGx, tol: 1e-12, "case \(ci) input gradient Double")
+
+            let xf = x.map { Float($0) }, wf = w.map { Float($0) }, bf = b.map { Float($0) }, gyf = gy.map { Float($0) }
+            var yf = sized(want.count, Float.self), gxf = sized(x.count, Float.self)
+            conv2dForward(g, input: xf, weight: wf, bias: bf, output: &yf, algorithm: .winograd)
+            conv2dBackwardInput(g, gradOutput: gyf, weight: wf, gradInput: &gxf, algorithm: .winograd)
+            // Float inputs are the rounded doubles: the reference is the float64 conv of those.
+            let wantF = directConv(g, xf.map(Double.init), wf.map(Double.init), bf.map(Double.init))
+            var wantGxF = sized(x.count, Double.self)
+            conv2dBackwardInput(g, gradOutput: gyf.map(Double.init), weight: wf.map(Double.init), gradInput: &wantGxF, algorithm: .gemm)
+            let tol = kernelTolerance(Float.self, terms: 4 * max(bc.input[1], bc.weight[0]) * 9)
+            worstF = max(worstF, assertClose(yf, wantF, tol: tol, "case \(ci) forward Float"))
+            worstF = max(worstF, assertClose(gxf, wantGxF, tol: tol, "case \(ci) input gradient Float"))
+            var yg = sized(want.count, Float.self), gxg = sized(x.count, Float.self)
+            conv2dForward(g, input: xf, weight: wf, bias: bf, output: &yg, algorithm: .gemm)
+            conv2dBackwardInput(g, gradOutput: gyf, weight: wf, gradInput: &gxg, algorithm: .gemm)
+            worstGemmF = max(worstGemmF, assertClose(yg, wantF, tol: tol, "case \(ci) forward Float gemm"),
+                             assertClose(gxg, wantGxF, tol: tol, "case \(ci) input gradient Float gemm"))
+        }
+        print("conv2d Winograd F(2x2,3x3) vs float64: worst scaled error, float32: winograd \(worstF), gemm \(worstGemmF)")
+    }
+
     /// Tiles never depend on the thread count: 1 and 2 threads give the same bits.
     func testConvIsBitIdenticalAcrossThreadCounts() throws {
         let g = try Conv2dGeometry(input: [2, 8, 23, 37], weight: [12, 8, 3, 3], padding: (1, 1))
@@ -182,7 +235,10 @@ final class KernelConvTests: XCTestCase {
             var yd = sized(gy.count, Float.self), gxd = sized(x.count, Float.self)
             conv2dForward(g, input: x, weight: w, bias: nil, output: &yd, algorithm: .direct)
             conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gxd, algorithm: .direct)
-            results.append([y, gx, gw, yd, gxd])
+            var yw = sized(gy.count, Float.self), gxw = sized(x.count, Float.self)
+            conv2dForward(g, input: x, weight: w, bias: nil, output: &yw, algorithm: .winograd)
+            conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gxw, algorithm: .winograd)
+            results.append([y, gx, gw, yd, gxd, yw, gxw])
         }
         for r in results.dropFirst() {
             for (a, b) in zip(r, results[0]) {

@@ -18,7 +18,10 @@
 // All three run deterministically: each output element is one dot product in fixed order,
 // computed by one tile (see GemmDriver.swift). When the GEMM would have at most 3 rows
 // (depthwise, single filters, few input channels for the input gradient) the forward and
-// input gradient run as direct row loops instead (Conv2dDirect.swift). Known slow corners:
+// input gradient run as direct row loops instead (Conv2dDirect.swift); 3×3 stride-1 convolutions
+// with at least 16 channels each side run by Winograd's F(2×2, 3×3), forward and input gradient
+// (Conv2dWinograd.swift: 16 multiplications per 2×2 outputs instead of 36, not bit-equal to this path, which
+// stays the reference as `Conv2dAlgorithm.gemm`). Known slow corners:
 // the weight gradient of such groups still fills 6-row micro-tiles mostly with padding; the
 // input gradient of a strided conv multiplies through the (stride²−1)/stride² structural
 // zeros.
@@ -35,6 +38,12 @@ public func conv2dForward<T: KernelFloat>(
     bias: UnsafePointer<T>?, output: UnsafeMutablePointer<T>,
     algorithm: Conv2dAlgorithm = .automatic
 ) {
+    if (algorithm == .winograd || (algorithm == .automatic && Winograd23.preferred(
+            inChannels: g.inChannels, outChannels: g.outChannels, outHeight: g.outHeight, outWidth: g.outWidth)))
+        && Winograd23.applies(g) {
+        conv2dWinograd(g, input: input, weight: weight, flipped: false, bias: bias, output: output)
+        return
+    }
     let og = g.groupOutChannels
     if algorithm.resolved(gemmRows: og) == .direct {
         conv2dForwardDirect(g, input: input, weight: weight, bias: bias, output: output)
@@ -87,6 +96,12 @@ public func conv2dBackwardInput<T: KernelFloat>(
     _ g: Conv2dGeometry, gradOutput: UnsafePointer<T>, weight: UnsafePointer<T>,
     gradInput: UnsafeMutablePointer<T>, algorithm: Conv2dAlgorithm = .automatic
 ) {
+    if algorithm == .winograd || (algorithm == .automatic && Winograd23.preferred(
+            inChannels: g.outChannels, outChannels: g.inChannels, outHeight: g.height, outWidth: g.width)),
+       let gd = Winograd23.inputGradientGeometry(g) {
+        conv2dWinograd(gd, input: gradOutput, weight: weight, flipped: true, bias: nil, output: gradInput)
+        return
+    }
     let cg = g.groupInChannels
     let og = g.groupOutChannels
     if algorithm.resolved(gemmRows: cg) == .direct {

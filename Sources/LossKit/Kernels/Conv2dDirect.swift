@@ -18,6 +18,9 @@ public enum Conv2dAlgorithm: Sendable {
     case gemm
     /// Row loops (Conv2dDirect.swift).
     case direct
+    /// Winograd F(2×2, 3×3) (Conv2dWinograd.swift) where `Winograd23.applies`, else `.automatic`.
+    /// `.automatic` picks it for such convolutions when `Winograd23.preferred`.
+    case winograd
 
     /// GEMM rows up to which `.automatic` picks `.direct`. Measured with LossBench
     /// (`LOSSBENCH_ONLY=small`, one thread, thread CPU time, ms gemm → direct):
@@ -28,7 +31,7 @@ public enum Conv2dAlgorithm: Sendable {
 
     func resolved(gemmRows: Int) -> Conv2dAlgorithm {
         switch self {
-        case .automatic: return gemmRows <= Conv2dAlgorithm.directMaxGemmRows ? .direct : .gemm
+        case .automatic, .winograd: return gemmRows <= Conv2dAlgorithm.directMaxGemmRows ? .direct : .gemm
         default: return self
         }
     }

@@ -85,6 +85,17 @@ protocol GemmPackB {
     func packB(_ dst: UnsafeMutablePointer<Scalar>, p0: Int, kc: Int, j0: Int, nc: Int)
 }
 
+extension GemmPackB {
+    /// The packed panel for `gemmTile` and the distance between its `nr`-column strips: packed
+    /// into `scratch` (strips `kc · nr` apart) unless the operand is already in strip layout.
+    @inline(__always)
+    func packedB(_ scratch: UnsafeMutablePointer<Scalar>, p0: Int, kc: Int, j0: Int, nc: Int) -> (UnsafePointer<Scalar>, Int) {
+        if let pre = self as? PrepackedB<Scalar> { return (pre.strip(p0: p0, j0: j0), pre.stripStride) }
+        packB(scratch, p0: p0, kc: kc, j0: j0, nc: nc)
+        return (UnsafePointer(scratch), kc * GemmBlocking.nr(Scalar.self))
+    }
+}
+
 /// A matrix in memory with arbitrary row and column strides (a transpose swaps them).
 struct StridedMatrix<Scalar: KernelFloat>: GemmPackA, GemmPackB {
     var base: UnsafePointer<Scalar>
@@ -188,7 +199,7 @@ func gemmTile<PA: GemmPackA, PB: GemmPackB>(
     m: Int, n: Int, k: Int,
     alpha: PA.Scalar, a: PA, i0: Int, b: PB, j0: Int,
     beta: PA.Scalar, c: UnsafeMutablePointer<PA.Scalar>, ldc: Int,
-    space: GemmWorkspace<PA.Scalar>
+    space: GemmWorkspace<PA.Scalar>, cStripStride: Int? = nil
 ) where PA.Scalar == PB.Scalar {
     typealias T = PA.Scalar
     let mr = GemmBlocking.mr
@@ -199,11 +210,14 @@ func gemmTile<PA: GemmPackA, PB: GemmPackB>(
         }
         return
     }
+    // C's nr-column strips are `nr` apart in a matrix; `cStripStride` places them elsewhere
+    // (Winograd's M keeps each strip of tiles together).
+    let cStrip = cStripStride ?? nr
     var p0 = 0
     while p0 < k {
         let kc = min(GemmBlocking.kc, k - p0)
         // One packed B panel serves every row block of the tile.
-        b.packB(space.b, p0: p0, kc: kc, j0: j0, nc: n)
+        let (panel, stripStride) = b.packedB(space.b, p0: p0, kc: kc, j0: j0, nc: n)
         let first = p0 == 0
         let blockBeta: T = first ? beta : 1
         let overwrite = first && beta == 0
@@ -215,12 +229,12 @@ func gemmTile<PA: GemmPackA, PB: GemmPackB>(
             var jr = 0
             while jr < n {
                 let cols = min(nr, n - jr)
-                let pb = space.b + (jr / nr) * kc * nr
+                let pb = panel + (jr / nr) * stripStride
                 var ir = 0
                 while ir < mc {
                     gemmMicroKernel(
                         kc: kc, a: packedA + (ir / mr) * kc * mr, b: pb,
-                        c: cBlock + ir * ldc + jr, ldc: ldc, rows: min(mr, mc - ir), cols: cols,
+                        c: cBlock + ir * ldc + cStrip * (jr / nr), ldc: ldc, rows: min(mr, mc - ir), cols: cols,
                         alpha: alpha, beta: blockBeta, overwrite: overwrite, edge: space.edge)
                     ir += mr
                 }

@@ -1,0 +1,318 @@
+// Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray 2015) for 3×3, stride-1,
+// undilated, ungrouped convolutions: VGG's sixteen layers, and their input gradients.
+//
+// Every 2×2 block of outputs ("tile") is computed from the 4×4 input patch d under it:
+//   Y = Aᵀ [ Σ_c (G g_kc Gᵀ) ⊙ (Bᵀ d_c B) ] A
+// so the 36 multiplications per tile and channel pair become 16, and those 16 products summed
+// over c are 16 independent GEMMs: M[ξ] (K × tiles) = U[ξ] (K × C) · V[ξ] (C × tiles), with
+// U the transformed filters and V the transformed patches (ξ = one of the 4×4 points).
+// The GEMMs run on the engine of GemmDriver.swift: U prepacked like conv2d's weights, V
+// written by the input transform straight into the packed strip layout (no packing pass).
+// The transforms work on `Vector.scalarCount` tiles at once, one tile per SIMD lane.
+//
+// Tiles are taken in chunks (bounded scratch: ~2 MB per transformed chunk, so that V and M stay in
+// cache between the steps; with 16 MB chunks the steps ran at memory speed), each chunk's
+// three steps run over both cores. Every output is one fixed sequence of operations whatever
+// the thread count, so results are deterministic like the other conv paths.
+//
+// Why F(2×2) and not F(4×4, 3×3) (36 points, a quarter of the multiplications): F(4×4)'s
+// transforms scale by 4, 5, 8 and 1/24, and in float32 its error was 20× the GEMM's (scaled
+// error 2.1e-4 against 1.0e-5 in `testWinogradMatchesDirect`), which through VGG19 put the
+// perceptual loss's input gradient 4e-3 away from MMagic's (the fixtures allow 1e-4). F(2×2)'s
+// transforms are additions and halvings, exact or nearly so.
+// The implicit-im2col GEMM (Conv2d.swift) stays the reference path: `Conv2dAlgorithm.gemm`.
+
+/// F(2×2, 3×3): output tile 2×2, input patch 4×4, 16 transform points.
+enum Winograd23 {
+    /// Convolutions the transform computes: 3×3, stride 1, dilation 1, one group, padding at most 2
+    /// (so that the input gradient is again such a convolution, with padding 2 − p).
+    static func applies(_ g: Conv2dGeometry) -> Bool {
+        g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1
+            && g.groups == 1 && g.padH <= 2 && g.padW <= 2 && g.outHeight > 0 && g.outWidth > 0
+    }
+
+    /// When `.automatic` picks it: both channel counts (the GEMMs' rows and depth) at least 16
+    /// (fewer make thin GEMMs, and VGG's first layer, 3 → 64, stays with the GEMM).
+    /// Measured with LossBench (`LOSSBENCH_ONLY=vgg`, one thread, f32, effective GFLOP/s
+    /// gemm → winograd, forward): 64→128 at 112² 55 → 75, 256→256 at 56² 61 → 81,
+    /// 512→512 at 28² 60 → 76, at 14² 28 → 45; 3→64 at 224² 24 → 6.
+    static func preferred(inChannels: Int, outChannels: Int, outHeight: Int, outWidth: Int) -> Bool {
+        inChannels >= 16 && outChannels >= 16 && outHeight >= 2 && outWidth >= 2
+    }
+
+    /// The (N, K, OH, OW) geometry whose forward pass is `g`'s input gradient: gradOutput as
+    /// input, the weight flipped with its channel axes swapped, padding 2 − p.
+    static func inputGradientGeometry(_ g: Conv2dGeometry) -> Conv2dGeometry? {
+        guard applies(g) else { return nil }
+        return try? Conv2dGeometry(input: [g.batch, g.outChannels, g.outHeight, g.outWidth],
+                                   weight: [g.inChannels, g.outChannels, 3, 3], padding: (2 - g.padH, 2 - g.padW))
+    }
+
+    /// `u = G·g·Gᵀ` of 8 filters at once (lane = filter), in Double: `g[0..<9]` the row-major
+    /// 3×3 taps, `u[0..<16]` the row-major 4×4 result.
+    @inline(__always)
+    static func filterTransform(_ g: UnsafePointer<SIMD8<Double>>, into u: UnsafeMutablePointer<SIMD8<Double>>) {
+        // G = [1 0 0; 1/2 1/2 1/2; 1/2 −1/2 1/2; 0 0 1], applied to (a, b, c), four values `stride` apart.
+        @inline(__always) func apply(_ a: SIMD8<Double>, _ b: SIMD8<Double>, _ c: SIMD8<Double>,
+                                     _ out: UnsafeMutablePointer<SIMD8<Double>>, _ stride: Int) {
+            let ac = a + c
+            out[0] = a
+            out[stride] = (ac + b) * 0.5
+            out[2 * stride] = (ac - b) * 0.5
+            out[3 * stride] = c
+        }
+        withUnsafeTemporaryAllocation(of: SIMD8<Double>.self, capacity: 12) { tb in
+            let t = tb.baseAddress!  // t = G·g, 4×3
+            for j in 0..<3 { apply(g[j], g[3 + j], g[6 + j], t + j, 3) }
+            for i in 0..<4 { apply(t[3 * i], t[3 * i + 1], t[3 * i + 2], u + 4 * i, 1) }
+        }
+    }
+
+    /// Bᵀ·(d0…d3), in place on four vectors: Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
+    @inline(__always)
+    static func inputRows<V: SIMD>(_ d: inout (V, V, V, V)) where V.Scalar: FloatingPoint {
+        let (d0, d1, d2, d3) = d
+        d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+    }
+
+    /// Aᵀ·(m0…m3): two vectors, Aᵀ = [1 1 1 0; 0 1 −1 −1].
+    @inline(__always)
+    static func outputRows<V: SIMD>(_ m0: V, _ m1: V, _ m2: V, _ m3: V) -> (V, V) where V.Scalar: FloatingPoint {
+        (m0 + m1 + m2, m1 - m2 - m3)
+    }
+}
+
+/// A right operand already laid out as packed strips over its whole depth: columns
+/// `s·nr ..< s·nr + nr` are `depth × nr` values (row-major) at `base + s·stripStride`
+/// (the input transform writes this layout, so `gemmTile` reads it in place instead of packing).
+struct PrepackedB<Scalar: KernelFloat>: GemmPackB {
+    var base: UnsafePointer<Scalar>
+    var stripStride: Int
+
+    @inline(__always) func strip(p0: Int, j0: Int) -> UnsafePointer<Scalar> {
+        base + (j0 / GemmBlocking.nr(Scalar.self)) * stripStride + p0 * GemmBlocking.nr(Scalar.self)
+    }
+
+    func packB(_ dst: UnsafeMutablePointer<Scalar>, p0: Int, kc: Int, j0: Int, nc: Int) {
+        let nr = GemmBlocking.nr(Scalar.self)
+        var s = 0
+        while s * nr < nc {
+            dst.advanced(by: s * kc * nr).update(from: strip(p0: p0, j0: j0 + s * nr), count: kc * nr)
+            s += 1
+        }
+    }
+}
+
+/// `output = conv2d(input, weight, bias)` by F(2×2, 3×3), for `Winograd23.applies(g)`.
+/// With `flipped`, the weight is read as the input gradient's: `w'[k][c][i][j] = weight[c][k][2−i][2−j]`
+/// (`weight` then holds `[g.inChannels, g.outChannels, 3, 3]` as the forward conv stores it).
+/// `chunkBytes` bounds each transformed chunk (V and M); tests lower it to cover several chunks.
+@_specialize(where T == Float) @_specialize(where T == Double)
+func conv2dWinograd<T: KernelFloat>(
+    _ g: Conv2dGeometry, input: UnsafePointer<T>, weight: UnsafePointer<T>, flipped: Bool,
+    bias: UnsafePointer<T>?, output: UnsafeMutablePointer<T>, chunkBytes: Int = 2 << 20
+) {
+    let nr = T.Vector.scalarCount
+    let cIn = g.inChannels, k = g.outChannels
+    let h = g.height, w = g.width, oh = g.outHeight, ow = g.outWidth
+    let tilesH = (oh + 1) / 2, tilesW = (ow + 1) / 2
+    let tiles = g.batch * tilesH * tilesW
+    if tiles == 0 || k == 0 { return }
+    if cIn == 0 {
+        for n in 0..<g.batch {
+            for o in 0..<k { (output + (n * k + o) * oh * ow).initialize(repeating: bias?[o] ?? 0, count: oh * ow) }
+        }
+        return
+    }
+
+    // Filters: U[ξ] (K × C), written straight into the GEMM's prepacked A layout
+    // (PrepackedA: depth blocks of kc, mr-row strips, rows past K zero).
+    let mPad = PrepackedA<T>.paddedRows(k)
+    let mr = GemmBlocking.mr, kc = GemmBlocking.kc
+    let packedU = UnsafeMutablePointer<T>.allocate(capacity: 16 * mPad * cIn)
+    defer { packedU.deallocate() }
+    // One mr-row strip per job, one depth block at a time through a local [ξ][depth][mr] buffer,
+    // then copied out block by block: written directly, the 16 points' stores landed `mPad·C`
+    // apart (1 MB for 512 channels) and thrashed the TLB (perf: most of the transform's time).
+    parallelChunks(chunkCount(mPad, chunkSize: mr)) { strip in
+        withUnsafeTemporaryAllocation(of: SIMD8<Double>.self, capacity: 25) { buf in
+            withUnsafeTemporaryAllocation(of: T.self, capacity: 16 * min(kc, cIn) * mr) { local in
+                let f9 = buf.baseAddress!, u = f9 + 9, lb = local.baseAddress!
+                // The same memory as Doubles, lane l of vector i at [8·i + l] (lane-indexed
+                // SIMD subscripts compiled to a stack round trip per element).
+                let f9s = UnsafeMutableRawPointer(f9).assumingMemoryBound(to: Double.self)
+                let us = UnsafeRawPointer(u).assumingMemoryBound(to: Double.self)
+                var p0 = 0
+                while p0 < cIn {
+                    let kcb = min(kc, cIn - p0)
+                    for r in 0..<mr {
+                        let o = strip * mr + r
+                        var c0 = p0
+                        while c0 < p0 + kcb {
+                            let lanes = min(8, p0 + kcb - c0)
+                            if o >= k || lanes < 8 { f9s.initialize(repeating: 0, count: 72) }
+                            if o < k {
+                                for l in 0..<lanes {
+                                    let c = c0 + l
+                                    if flipped {
+                                        let f = weight + (c * k + o) * 9
+                                        for i in 0..<9 { f9s[8 * i + l] = Double(f[8 - i]) }
+                                    } else {
+                                        let f = weight + (o * cIn + c) * 9
+                                        for i in 0..<9 { f9s[8 * i + l] = Double(f[i]) }
+                                    }
+                                }
+                            }
+                            Winograd23.filterTransform(f9, into: u)
+                            for xi in 0..<16 {
+                                let row = lb + (xi * kcb + c0 - p0) * mr + r
+                                for l in 0..<lanes { row[l * mr] = T(us[8 * xi + l]) }
+                            }
+                            c0 += 8
+                        }
+                    }
+                    for xi in 0..<16 {
+                        (packedU + xi * mPad * cIn + p0 * mPad + strip * kcb * mr).update(from: lb + xi * kcb * mr, count: kcb * mr)
+                    }
+                    p0 += kcb
+                }
+            }
+        }
+    }
+
+    // Chunks of tiles, a multiple of nr, sized so that V (16 × C × chunk) and M (16 × K × chunk)
+    // each stay near `chunkBytes`.
+    let perTile = 16 * max(cIn, k) * MemoryLayout<T>.size
+    let chunkTiles = max(nr, min((tiles + nr - 1) / nr * nr, chunkBytes / perTile / nr * nr))
+    let v = UnsafeMutablePointer<T>.allocate(capacity: 16 * cIn * chunkTiles)
+    let m = UnsafeMutablePointer<T>.allocate(capacity: 16 * k * chunkTiles)
+    defer { v.deallocate(); m.deallocate() }
+
+    let ph = g.padH, pw = g.padW
+    var t0 = 0
+    while t0 < tiles {
+        let count = min(chunkTiles, tiles - t0)
+        let strips = (count + nr - 1) / nr
+        let ld = strips * nr  // columns of each M[ξ]
+
+        // Input transform: strip s of V[ξ], channel c, at v + ((s·16 + ξ)·C + c)·nr: a strip's
+        // 16 points together, so each job writes one contiguous block (and the output transform
+        // below reads one), instead of 16 streams across the whole chunk.
+        let cBlock = 32
+        let cBlocks = chunkCount(cIn, chunkSize: cBlock)
+        parallelChunks(strips * cBlocks) { job in
+            let s = job / cBlocks, cb = job % cBlocks
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * nr) { lane in
+                withUnsafeTemporaryAllocation(of: T.self, capacity: 16 * nr) { dbuf in
+                    let d = dbuf.baseAddress!
+                    // Per lane: image, patch origin row and column (image −1 past the chunk's end).
+                    for l in 0..<nr {
+                        let t = t0 + s * nr + l
+                        if t >= t0 + count { lane[3 * l] = -1; continue }
+                        let n = t / (tilesH * tilesW), r = t % (tilesH * tilesW)
+                        lane[3 * l] = n
+                        lane[3 * l + 1] = (r / tilesW) * 2 - ph
+                        lane[3 * l + 2] = (r % tilesW) * 2 - pw
+                    }
+                    for c in (cb * cBlock)..<min(cIn, cb * cBlock + cBlock) {
+                        for l in 0..<nr {
+                            let n = lane[3 * l]
+                            if n < 0 {
+                                for p in 0..<16 { d[p * nr + l] = 0 }
+                                continue
+                            }
+                            let iy0 = lane[3 * l + 1], ix0 = lane[3 * l + 2]
+                            let plane = input + (n * cIn + c) * h * w
+                            if iy0 >= 0 && iy0 + 4 <= h && ix0 >= 0 && ix0 + 4 <= w {
+                                for i in 0..<4 {
+                                    let row = plane + (iy0 + i) * w + ix0
+                                    for j in 0..<4 { d[(i * 4 + j) * nr + l] = row[j] }
+                                }
+                            } else {
+                                for i in 0..<4 {
+                                    let iy = iy0 + i
+                                    let inside = iy >= 0 && iy < h
+                                    for j in 0..<4 {
+                                        let ix = ix0 + j
+                                        d[(i * 4 + j) * nr + l] = inside && ix >= 0 && ix < w ? plane[iy * w + ix] : 0
+                                    }
+                                }
+                            }
+                        }
+                        // Bᵀ·d down the columns, then ·B along the rows.
+                        for j in 0..<4 {
+                            var col = (loadVector(d + j * nr), loadVector(d + (4 + j) * nr),
+                                       loadVector(d + (8 + j) * nr), loadVector(d + (12 + j) * nr))
+                            Winograd23.inputRows(&col)
+                            storeVector(col.0, d + j * nr); storeVector(col.1, d + (4 + j) * nr)
+                            storeVector(col.2, d + (8 + j) * nr); storeVector(col.3, d + (12 + j) * nr)
+                        }
+                        let step = cIn * nr  // from point ξ to ξ + 1
+                        for i in 0..<4 {
+                            let r = d + i * 4 * nr
+                            var row = (loadVector(r), loadVector(r + nr), loadVector(r + 2 * nr), loadVector(r + 3 * nr))
+                            Winograd23.inputRows(&row)
+                            let dst = v + ((s * 16 + i * 4) * cIn + c) * nr
+                            storeVector(row.0, dst); storeVector(row.1, dst + step)
+                            storeVector(row.2, dst + 2 * step); storeVector(row.3, dst + 3 * step)
+                        }
+                    }
+                }
+            }
+        }
+
+        // 16 GEMMs: M[ξ] (K × ld) = U[ξ] · V[ξ], M laid out like V: strip s of M[ξ], output
+        // channel o, at m + ((s·16 + ξ)·K + o)·nr.
+        let grid = gemmTileGrid(count: 16, m: k, n: ld)
+        let perPoint = grid.rowTiles * grid.colTiles
+        forEachGemmTile(16 * perPoint, work: 16 * k * ld * cIn, tileShape: (grid.rows, grid.cols, cIn), T.self) { t, space in
+            let xi = t / perPoint
+            let i0 = ((t % perPoint) / grid.colTiles) * grid.rows
+            let j0 = (t % grid.colTiles) * grid.cols
+            gemmTile(m: min(grid.rows, k - i0), n: min(grid.cols, ld - j0), k: cIn, alpha: 1,
+                     a: PrepackedA(base: packedU + xi * mPad * cIn, mPad: mPad), i0: i0,
+                     b: PrepackedB(base: v + xi * cIn * nr, stripStride: 16 * cIn * nr), j0: j0,
+                     beta: 0, c: m + (j0 / nr * 16 + xi) * k * nr + i0 * nr, ldc: nr, space: space,
+                     cStripStride: 16 * k * nr)
+        }
+
+        // Output transform: Aᵀ·M·A per (output channel, strip), cropped to the output.
+        let oBlock = 8
+        let oBlocks = chunkCount(k, chunkSize: oBlock)
+        parallelChunks(strips * oBlocks) { job in
+            let s = job / oBlocks, ob = job % oBlocks
+            withUnsafeTemporaryAllocation(of: T.self, capacity: 8 * nr) { tbuf in
+                let tb = tbuf.baseAddress!
+                for o in (ob * oBlock)..<min(k, ob * oBlock + oBlock) {
+                    let base = m + (s * 16 * k + o) * nr
+                    let step = k * nr  // from point ξ to ξ + 1
+                    // Aᵀ down the columns: tb[i][b], i < 2, b < 4.
+                    for b in 0..<4 {
+                        let y = Winograd23.outputRows(loadVector(base + b * step), loadVector(base + (4 + b) * step),
+                                                      loadVector(base + (8 + b) * step), loadVector(base + (12 + b) * step))
+                        storeVector(y.0, tb + b * nr); storeVector(y.1, tb + (4 + b) * nr)
+                    }
+                    let bv = T.Vector(repeating: bias?[o] ?? 0)
+                    for i in 0..<2 {
+                        let r = tb + i * 4 * nr
+                        let y = Winograd23.outputRows(loadVector(r), loadVector(r + nr), loadVector(r + 2 * nr), loadVector(r + 3 * nr))
+                        // The row's first two slots (read above) take its two results.
+                        storeVector(y.0 + bv, r); storeVector(y.1 + bv, r + nr)
+                    }
+                    for l in 0..<min(nr, count - s * nr) {
+                        let t = t0 + s * nr + l
+                        let n = t / (tilesH * tilesW), rem = t % (tilesH * tilesW)
+                        let oy0 = (rem / tilesW) * 2, ox0 = (rem % tilesW) * 2
+                        let plane = output + (n * k + o) * oh * ow
+                        for i in 0..<min(2, oh - oy0) {
+                            let row = plane + (oy0 + i) * ow + ox0
+                            let r = tb + i * 4 * nr
+                            for j in 0..<min(2, ow - ox0) { row[j] = r[j * nr + l] }
+                        }
+                    }
+                }
+            }
+        }
+        t0 += count
+    }
+}
