@@ -207,4 +207,28 @@ final class CoreFusionTests: XCTestCase {
     func testSignVectorMatchesScalar() { checkVectorMatchesScalar(SignF(), "sign") }
 
     func testReluVectorMatchesScalar() { checkVectorMatchesScalar(ReluF(), "relu") }
+
+    /// CompareF's SIMD form against its scalar form for every comparison, on all pairs of specials.
+    func testCompareVectorMatchesScalar() {
+        func check<T: TensorScalar>(_: T.Type) {
+            let specials: [T] = [.nan, 0, -0, 1, -1, .infinity, -.infinity, .leastNonzeroMagnitude, 0.25, 0.25, -3]
+            let a = (0..<(specials.count * specials.count)).map { specials[$0 / specials.count] }
+            let b = (0..<(specials.count * specials.count)).map { specials[$0 % specials.count] }
+            let w = T.Vector.scalarCount
+            for c in [Comparison.gt, .ge, .lt, .le, .eq, .ne] {
+                var i = 0
+                while i + w <= a.count {
+                    var va = T.Vector(), vb = T.Vector()
+                    for l in 0..<w { va[l] = a[i + l]; vb[l] = b[i + l] }
+                    let r = CompareF(c: c).vector(va, vb)
+                    for l in 0..<w {
+                        let want = CompareF(c: c).scalar(a[i + l], b[i + l])
+                        XCTAssertTrue(r[l] == want && r[l].sign == want.sign, "\(a[i + l]) \(c) \(b[i + l]) = \(r[l]), want \(want) (\(T.self))")
+                    }
+                    i += w
+                }
+            }
+        }
+        check(Float.self); check(Double.self)
+    }
 }

@@ -156,4 +156,5 @@ struct CompareF: BinaryFunctor {
         }
         return r ? 1 : 0
     }
+    @inline(__always) func vector<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar: TensorScalar { vectorCompare(c, a, b) }
 }
