@@ -214,8 +214,27 @@ func conv2dWinograd<T: KernelFloat>(
                         lane[3 * l + 1] = (r / tilesW) * 2 - ph
                         lane[3 * l + 2] = (r % tilesW) * 2 - pw
                     }
+                    // Groups of 4 lanes whose patches sit side by side inside one image's rows
+                    // (float32 only): gathered by 4 row loads and a 4×4 transpose per patch row.
+                    let quads = T.self == Float.self ? nr / 4 : 0
+                    var quadInside: UInt32 = 0
+                    for q in 0..<quads {
+                        let l = 4 * q, n = lane[3 * l], iy0 = lane[3 * l + 1], ix0 = lane[3 * l + 2]
+                        var ok = n >= 0 && iy0 >= 0 && iy0 + 4 <= h && ix0 >= 0 && ix0 + 10 <= w
+                        for e in 1..<4 where ok {
+                            ok = lane[3 * (l + e)] == n && lane[3 * (l + e) + 1] == iy0 && lane[3 * (l + e) + 2] == ix0 + 2 * e
+                        }
+                        if ok { quadInside |= 1 << q }
+                    }
                     for c in (cb * cBlock)..<min(cIn, cb * cBlock + cBlock) {
                         for l in 0..<nr {
+                            if (quadInside >> (l / 4)) & 1 != 0 {
+                                if l % 4 == 0 {
+                                    winogradGatherQuad(input + (lane[3 * l] * cIn + c) * h * w + lane[3 * l + 1] * w + lane[3 * l + 2],
+                                                       rowStride: w, into: d + l, laneStride: nr)
+                                }
+                                continue
+                            }
                             let n = lane[3 * l]
                             if n < 0 {
                                 for p in 0..<16 { d[p * nr + l] = 0 }
@@ -282,7 +301,27 @@ func conv2dWinograd<T: KernelFloat>(
         parallelChunks(strips * oBlocks) { job in
             let s = job / oBlocks, ob = job % oBlocks
             withUnsafeTemporaryAllocation(of: T.self, capacity: 8 * nr) { tbuf in
+              withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * nr) { tileAt in
                 let tb = tbuf.baseAddress!
+                // Per lane: image, first output row and column; groups of 4 lanes whose 2×2
+                // blocks sit side by side inside the output (float32: two interleaving stores per row).
+                let lanes = min(nr, count - s * nr)
+                for l in 0..<lanes {
+                    let t = t0 + s * nr + l
+                    let rem = t % (tilesH * tilesW)
+                    tileAt[3 * l] = t / (tilesH * tilesW)
+                    tileAt[3 * l + 1] = (rem / tilesW) * 2
+                    tileAt[3 * l + 2] = (rem % tilesW) * 2
+                }
+                var quadInside: UInt32 = 0
+                for q in 0..<(T.self == Float.self ? lanes / 4 : 0) {
+                    let l = 4 * q, n = tileAt[3 * l], oy0 = tileAt[3 * l + 1], ox0 = tileAt[3 * l + 2]
+                    var ok = oy0 + 2 <= oh && ox0 + 8 <= ow
+                    for e in 1..<4 where ok {
+                        ok = tileAt[3 * (l + e)] == n && tileAt[3 * (l + e) + 1] == oy0 && tileAt[3 * (l + e) + 2] == ox0 + 2 * e
+                    }
+                    if ok { quadInside |= 1 << q }
+                }
                 for o in (ob * oBlock)..<min(k, ob * oBlock + oBlock) {
                     let base = m + (s * 16 * k + o) * nr
                     let step = k * nr  // from point ξ to ξ + 1
@@ -300,10 +339,14 @@ func conv2dWinograd<T: KernelFloat>(
                         storeVector(y.0 + bv, r); storeVector(y.1 + bv, r + nr)
                     }
                     for l in 0..<min(nr, count - s * nr) {
-                        let t = t0 + s * nr + l
-                        let n = t / (tilesH * tilesW), rem = t % (tilesH * tilesW)
-                        let oy0 = (rem / tilesW) * 2, ox0 = (rem % tilesW) * 2
+                        let n = tileAt[3 * l], oy0 = tileAt[3 * l + 1], ox0 = tileAt[3 * l + 2]
                         let plane = output + (n * k + o) * oh * ow
+                        if (quadInside >> (l / 4)) & 1 != 0 {
+                            if l % 4 == 0 {
+                                winogradScatterQuad(tb + l, laneStride: nr, into: plane + oy0 * ow + ox0, rowStride: ow)
+                            }
+                            continue
+                        }
                         for i in 0..<min(2, oh - oy0) {
                             let row = plane + (oy0 + i) * ow + ox0
                             let r = tb + i * 4 * nr
@@ -311,8 +354,69 @@ func conv2dWinograd<T: KernelFloat>(
                         }
                     }
                 }
+              }
             }
         }
         t0 += count
+    }
+}
+
+#if arch(x86_64) && canImport(_Builtin_intrinsics)
+import _Builtin_intrinsics.intel
+#endif
+
+/// The 4×4 patches of 4 side-by-side tiles (patch q starts 2q columns right of `src`), written
+/// transposed: `d[(i·4 + j)·laneStride + q] = src[i·rowStride + 2q + j]`. Float32 only (callers
+/// check); the scalar loop is the other branch and the definition.
+@inline(__always)
+func winogradGatherQuad<T: KernelFloat>(_ src: UnsafePointer<T>, rowStride: Int, into d: UnsafeMutablePointer<T>, laneStride: Int) {
+    #if arch(x86_64) && canImport(_Builtin_intrinsics)
+    if T.self == Float.self {
+        let x = UnsafeRawPointer(src), out = UnsafeMutableRawPointer(d)
+        let step = laneStride * MemoryLayout<Float>.size
+        for i in 0..<4 {
+            let row = x + i * rowStride * MemoryLayout<Float>.size
+            let a = row.loadUnaligned(as: SIMD4<Float>.self), b = row.loadUnaligned(fromByteOffset: 8, as: SIMD4<Float>.self)
+            let c = row.loadUnaligned(fromByteOffset: 16, as: SIMD4<Float>.self), e = row.loadUnaligned(fromByteOffset: 24, as: SIMD4<Float>.self)
+            let t0 = _mm_unpacklo_ps(a, b), t1 = _mm_unpacklo_ps(c, e)  // a0 b0 a1 b1, c0 e0 c1 e1
+            let t2 = _mm_unpackhi_ps(a, b), t3 = _mm_unpackhi_ps(c, e)  // a2 b2 a3 b3, c2 e2 c3 e3
+            let dst = out + 4 * i * step
+            dst.storeBytes(of: _mm_movelh_ps(t0, t1), as: SIMD4<Float>.self)
+            (dst + step).storeBytes(of: _mm_movehl_ps(t1, t0), as: SIMD4<Float>.self)
+            (dst + 2 * step).storeBytes(of: _mm_movelh_ps(t2, t3), as: SIMD4<Float>.self)
+            (dst + 3 * step).storeBytes(of: _mm_movehl_ps(t3, t2), as: SIMD4<Float>.self)
+        }
+        return
+    }
+    #endif
+    for i in 0..<4 {
+        for j in 0..<4 {
+            for q in 0..<4 { d[(i * 4 + j) * laneStride + q] = src[i * rowStride + 2 * q + j] }
+        }
+    }
+}
+
+/// The 2×2 results of 4 side-by-side tiles (`r[(i·4 + j)·laneStride + q]`, tile q) into the
+/// output rows: `dst[i·rowStride + 2q + j]`. Float32 only (callers check).
+@inline(__always)
+func winogradScatterQuad<T: KernelFloat>(_ r: UnsafePointer<T>, laneStride: Int, into dst: UnsafeMutablePointer<T>, rowStride: Int) {
+    #if arch(x86_64) && canImport(_Builtin_intrinsics)
+    if T.self == Float.self {
+        let src = UnsafeRawPointer(r), out = UnsafeMutableRawPointer(dst)
+        let step = laneStride * MemoryLayout<Float>.size
+        for i in 0..<2 {
+            let y0 = (src + 4 * i * step).loadUnaligned(as: SIMD4<Float>.self)
+            let y1 = (src + (4 * i + 1) * step).loadUnaligned(as: SIMD4<Float>.self)
+            let row = out + i * rowStride * MemoryLayout<Float>.size
+            row.storeBytes(of: _mm_unpacklo_ps(y0, y1), as: SIMD4<Float>.self)
+            row.storeBytes(of: _mm_unpackhi_ps(y0, y1), toByteOffset: 16, as: SIMD4<Float>.self)
+        }
+        return
+    }
+    #endif
+    for i in 0..<2 {
+        for q in 0..<4 {
+            for j in 0..<2 { dst[i * rowStride + 2 * q + j] = r[(i * 4 + j) * laneStride + q] }
+        }
     }
 }
