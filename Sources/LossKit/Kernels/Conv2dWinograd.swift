@@ -48,7 +48,7 @@ enum Winograd23 {
                                    weight: [g.inChannels, g.outChannels, 3, 3], padding: (2 - g.padH, 2 - g.padW))
     }
 
-    /// `u = G·g·Gᵀ` of 8 filters at once (lane = filter), in Double: `g[0..<9]` the row-major
+    /// `u = G·g·Gᵀ` of up to 8 filters at once (lane = filter), in Double: `g[0..<9]` the row-major
     /// 3×3 taps, `u[0..<16]` the row-major 4×4 result.
     @inline(__always)
     static func filterTransform(_ g: UnsafePointer<SIMD8<Double>>, into u: UnsafeMutablePointer<SIMD8<Double>>) {
@@ -145,30 +145,24 @@ func conv2dWinograd<T: KernelFloat>(
                 var p0 = 0
                 while p0 < cIn {
                     let kcb = min(kc, cIn - p0)
-                    for r in 0..<mr {
-                        let o = strip * mr + r
-                        var c0 = p0
-                        while c0 < p0 + kcb {
-                            let lanes = min(8, p0 + kcb - c0)
-                            if o >= k || lanes < 8 { f9s.initialize(repeating: 0, count: 72) }
-                            if o < k {
-                                for l in 0..<lanes {
-                                    let c = c0 + l
-                                    if flipped {
-                                        let f = weight + (c * k + o) * 9
-                                        for i in 0..<9 { f9s[8 * i + l] = Double(f[8 - i]) }
-                                    } else {
-                                        let f = weight + (o * cIn + c) * 9
-                                        for i in 0..<9 { f9s[8 * i + l] = Double(f[i]) }
-                                    }
-                                }
+                    // One SIMD lane per row r of the strip (output channel strip·mr + r), so that a
+                    // transformed point's mr values are contiguous in the packed layout.
+                    for c in p0..<(p0 + kcb) {
+                        f9s.initialize(repeating: 0, count: 72)
+                        for r in 0..<min(mr, k - strip * mr) {
+                            let o = strip * mr + r
+                            if flipped {
+                                let f = weight + (c * k + o) * 9
+                                for i in 0..<9 { f9s[8 * i + r] = Double(f[8 - i]) }
+                            } else {
+                                let f = weight + (o * cIn + c) * 9
+                                for i in 0..<9 { f9s[8 * i + r] = Double(f[i]) }
                             }
-                            Winograd23.filterTransform(f9, into: u)
-                            for xi in 0..<16 {
-                                let row = lb + (xi * kcb + c0 - p0) * mr + r
-                                for l in 0..<lanes { row[l * mr] = T(us[8 * xi + l]) }
-                            }
-                            c0 += 8
+                        }
+                        Winograd23.filterTransform(f9, into: u)
+                        for xi in 0..<16 {
+                            let row = lb + (xi * kcb + c - p0) * mr
+                            for r in 0..<mr { row[r] = T(us[8 * xi + r]) }
                         }
                     }
                     for xi in 0..<16 {
