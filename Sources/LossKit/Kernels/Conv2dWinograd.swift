@@ -129,8 +129,16 @@ func conv2dWinograd<T: KernelFloat>(
     // (PrepackedA: depth blocks of kc, mr-row strips, rows past K zero).
     let mPad = PrepackedA<T>.paddedRows(k)
     let mr = GemmBlocking.mr, kc = GemmBlocking.kc
-    let packedU = UnsafeMutablePointer<T>.allocate(capacity: 16 * mPad * cIn)
-    defer { packedU.deallocate() }
+    // Scratch from the tensor pool (StoragePool): fresh allocations of these sizes (16 MB of
+    // filters for 512 channels) cost a page fault per 4 KiB on every call (perf: the filter
+    // transform's copy-out and the kernel's page clearing).
+    func scratch(_ count: Int) -> (UnsafeMutablePointer<T>, () -> Void) {
+        let bytes = count * MemoryLayout<T>.stride
+        let raw = StoragePool.take(bytes)
+        return (raw.bindMemory(to: T.self, capacity: count), { StoragePool.give(raw, bytes) })
+    }
+    let (packedU, freeU) = scratch(16 * mPad * cIn)
+    defer { freeU() }
     // One mr-row strip per job, one depth block at a time through a local [ξ][depth][mr] buffer,
     // then copied out block by block: written directly, the 16 points' stores landed `mPad·C`
     // apart (1 MB for 512 channels) and thrashed the TLB (perf: most of the transform's time).
@@ -178,9 +186,9 @@ func conv2dWinograd<T: KernelFloat>(
     // each stay near `chunkBytes`.
     let perTile = 16 * max(cIn, k) * MemoryLayout<T>.size
     let chunkTiles = max(nr, min((tiles + nr - 1) / nr * nr, chunkBytes / perTile / nr * nr))
-    let v = UnsafeMutablePointer<T>.allocate(capacity: 16 * cIn * chunkTiles)
-    let m = UnsafeMutablePointer<T>.allocate(capacity: 16 * k * chunkTiles)
-    defer { v.deallocate(); m.deallocate() }
+    let (v, freeV) = scratch(16 * cIn * chunkTiles)
+    let (m, freeM) = scratch(16 * k * chunkTiles)
+    defer { freeV(); freeM() }
 
     let ph = g.padH, pw = g.padW
     var t0 = 0
