@@ -139,13 +139,14 @@ func conv2dWinograd<T: KernelFloat>(
     }
     let (packedU, freeU) = scratch(16 * mPad * cIn)
     defer { freeU() }
-    // One mr-row strip per job, one depth block at a time through a local [ξ][depth][mr] buffer,
-    // then copied out block by block: written directly, the 16 points' stores landed `mPad·C`
-    // apart (1 MB for 512 channels) and thrashed the TLB (perf: most of the transform's time).
+    // One mr-row strip per job, its rows in SIMD lanes: each input channel's 16 points are
+    // written as 16 runs of mr contiguous values, 16 sequential streams. (Lanes over input
+    // channels instead put each value mr apart in 16 streams 1 MB apart for 512 channels, and
+    // the TLB misses were most of the transform's time.)
     parallelChunks(chunkCount(mPad, chunkSize: mr)) { strip in
         withUnsafeTemporaryAllocation(of: SIMD8<Double>.self, capacity: 25) { buf in
-            withUnsafeTemporaryAllocation(of: T.self, capacity: 16 * min(kc, cIn) * mr) { local in
-                let f9 = buf.baseAddress!, u = f9 + 9, lb = local.baseAddress!
+            do {
+                let f9 = buf.baseAddress!, u = f9 + 9
                 // The same memory as Doubles, lane l of vector i at [8·i + l] (lane-indexed
                 // SIMD subscripts compiled to a stack round trip per element).
                 let f9s = UnsafeMutableRawPointer(f9).assumingMemoryBound(to: Double.self)
@@ -169,12 +170,9 @@ func conv2dWinograd<T: KernelFloat>(
                         }
                         Winograd23.filterTransform(f9, into: u)
                         for xi in 0..<16 {
-                            let row = lb + (xi * kcb + c - p0) * mr
+                            let row = packedU + xi * mPad * cIn + p0 * mPad + strip * kcb * mr + (c - p0) * mr
                             for r in 0..<mr { row[r] = T(us[8 * xi + r]) }
                         }
-                    }
-                    for xi in 0..<16 {
-                        (packedU + xi * mPad * cIn + p0 * mPad + strip * kcb * mr).update(from: lb + xi * kcb * mr, count: kcb * mr)
                     }
                     p0 += kcb
                 }
