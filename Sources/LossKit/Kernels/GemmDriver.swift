@@ -134,6 +134,20 @@ struct StridedMatrix<Scalar: KernelFloat>: GemmPackA, GemmPackB {
                 for q in 0..<kc {
                     storeVector(loadVector(base + (p0 + q) * rowStride + jb), strip + q * nr)
                 }
+            } else if rowStride == 1 {
+                // A transposed row-major matrix (a Gram matrix's Fᵀ): each column is contiguous,
+                // read it along its length. Row by row it was a gather across `colStride`-apart
+                // rows per element (the style term's Gram matrices: depth 50176, 130 ms of the
+                // VGG19 perceptual loss with style).
+                for c in 0..<cols {
+                    let src = base + (jb + c) * colStride + p0
+                    for q in 0..<kc { strip[q * nr + c] = src[q] }
+                }
+                if cols < nr {
+                    for q in 0..<kc {
+                        for c in cols..<nr { strip[q * nr + c] = 0 }
+                    }
+                }
             } else {
                 for q in 0..<kc {
                     let row = base + (p0 + q) * rowStride
