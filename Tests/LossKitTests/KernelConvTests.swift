@@ -217,6 +217,29 @@ final class KernelConvTests: XCTestCase {
         print("conv2d Winograd F(2x2,3x3) vs float64: worst scaled error, float32: winograd \(worstF), gemm \(worstGemmF)")
     }
 
+    /// A layer's WinogradFilterCache: the same bits as transforming on every call, for the
+    /// forward and the input gradient, on first and later calls; a weight of another shape
+    /// handed to the same cache is transformed anew, not read from the old entry.
+    func testWinogradFilterCacheGivesTheSameBits() throws {
+        let cache = WinogradFilterCache()
+        for (ci, shape) in [([1, 20, 11, 9], [24, 20]), ([2, 16, 7, 8], [16, 16]), ([1, 20, 11, 9], [24, 20])].enumerated() {
+            let g = try Conv2dGeometry(input: shape.0, weight: shape.1 + [3, 3], padding: (1, 1))
+            let x = kernelRandom(g.inputShape.reduce(1, *), seed: UInt64(950 + ci)).map { Float($0) }
+            let w = kernelRandom(g.weightShape.reduce(1, *), seed: UInt64(960 + ci)).map { Float($0) }
+            let gy = kernelRandom(g.outputShape.reduce(1, *), seed: UInt64(970 + ci)).map { Float($0) }
+            var y0 = sized(gy.count, Float.self), gx0 = sized(x.count, Float.self)
+            conv2dForward(g, input: x, weight: w, bias: nil, output: &y0, algorithm: .winograd)
+            conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx0, algorithm: .winograd)
+            for call in 0..<2 {
+                var y = sized(gy.count, Float.self), gx = sized(x.count, Float.self)
+                conv2dForward(g, input: x, weight: w, bias: nil, output: &y, algorithm: .winograd, winogradCache: cache)
+                conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx, algorithm: .winograd, winogradCache: cache)
+                XCTAssertEqual(y.map(\.bitPattern), y0.map(\.bitPattern), "case \(ci) call \(call) forward")
+                XCTAssertEqual(gx.map(\.bitPattern), gx0.map(\.bitPattern), "case \(ci) call \(call) input gradient")
+            }
+        }
+    }
+
     /// Tiles never depend on the thread count: 1 and 2 threads give the same bits.
     func testConvIsBitIdenticalAcrossThreadCounts() throws {
         let g = try Conv2dGeometry(input: [2, 8, 23, 37], weight: [12, 8, 3, 3], padding: (1, 1))

@@ -35,9 +35,12 @@ func requireSameDType(_ op: String, _ named: [(String, Tensor)]) throws {
 /// `torch.nn.functional.conv2d(input, weight, bias, stride, padding, dilation, groups)`:
 /// cross-correlation of `input` (N, C, H, W) with `weight` (OC, C/groups, KH, KW), plus
 /// `bias` (OC). Pairs are (height, width). Differentiable in all three, to any order.
+/// `winogradCache`: for a weight that never changes (a network layer's), keeps the Winograd
+/// path's transformed filters for every later call, gradients included.
 public func conv2d(_ input: Tensor, _ weight: Tensor, bias: Tensor? = nil,
                    stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
-                   dilation: (Int, Int) = (1, 1), groups: Int = 1) throws -> Tensor {
+                   dilation: (Int, Int) = (1, 1), groups: Int = 1,
+                   winogradCache: WinogradFilterCache? = nil) throws -> Tensor {
     var named = [("input", input), ("weight", weight)]
     if let bias { named.append(("bias", bias)) }
     try requireSameDType("conv2d", named)
@@ -45,36 +48,36 @@ public func conv2d(_ input: Tensor, _ weight: Tensor, bias: Tensor? = nil,
         try Conv2dGeometry(input: input.shape, weight: weight.shape, bias: bias?.shape,
                            stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
-    return conv2dApply(input, weight, bias, g)
+    return conv2dApply(input, weight, bias, g, winogradCache)
 }
 
 /// The forward with a validated geometry (`x`, `w`, `b` hold its shapes).
-func conv2dApply(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ g: Conv2dGeometry) -> Tensor {
+func conv2dApply(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ g: Conv2dGeometry, _ cache: WinogradFilterCache? = nil) -> Tensor {
     let y = Tensor(uninitializedShape: g.outputShape, dtype: x.dtype)
     func run<T: TensorScalar>(_: T.Type) {
         conv2dForward(g, input: x.pointer(T.self), weight: w.pointer(T.self), bias: b?.pointer(T.self),
-                      output: y.mutablePointer(T.self))
+                      output: y.mutablePointer(T.self), winogradCache: cache)
     }
     if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
     var inputs = [x, w]
     if let b { inputs.append(b) }
     return record("conv2d", inputs, y) { c in
-        [c.needs[0] ? conv2dInputGrad(c.grad, w, g) : nil,
+        [c.needs[0] ? conv2dInputGrad(c.grad, w, g, cache) : nil,
          c.needs[1] ? conv2dWeightGrad(c.grad, x, g) : nil,
          c.needs.count > 2 && c.needs[2] ? try c.grad.sum(dims: [0, 2, 3]) : nil]
     }
 }
 
 /// `∂⟨conv2d(x, w), gy⟩/∂x` (the transposed convolution of `gy`), shape `g.inputShape`.
-func conv2dInputGrad(_ gy: Tensor, _ w: Tensor, _ g: Conv2dGeometry) -> Tensor {
+func conv2dInputGrad(_ gy: Tensor, _ w: Tensor, _ g: Conv2dGeometry, _ cache: WinogradFilterCache? = nil) -> Tensor {
     let gx = Tensor(uninitializedShape: g.inputShape, dtype: gy.dtype)
     func run<T: TensorScalar>(_: T.Type) {
         conv2dBackwardInput(g, gradOutput: gy.pointer(T.self), weight: w.pointer(T.self),
-                            gradInput: gx.mutablePointer(T.self))
+                            gradInput: gx.mutablePointer(T.self), winogradCache: cache)
     }
     if gy.dtype == .float32 { run(Float.self) } else { run(Double.self) }
     return record("conv2d_input_grad", [gy, w], gx) { c in
-        [c.needs[0] ? conv2dApply(c.grad, w, nil, g) : nil,
+        [c.needs[0] ? conv2dApply(c.grad, w, nil, g, cache) : nil,
          c.needs[1] ? conv2dWeightGrad(gy, c.grad, g) : nil]
     }
 }

@@ -28,6 +28,9 @@
 
 /// `output = conv2d(input, weight, bias)` (PyTorch semantics, cross-correlation).
 ///
+/// `winogradCache` (a network layer's, whose weight never changes) keeps the Winograd path's
+/// transformed filters between calls.
+///
 /// Preconditions (not checked; `Conv2dGeometry.init` validates the shapes): `input` holds
 /// `g.inputShape`, `weight` holds `g.weightShape`, `bias` (if any) `g.outChannels` values,
 /// `output` `g.outputShape` values and does not overlap the others. `output` is overwritten.
@@ -36,12 +39,12 @@
 public func conv2dForward<T: KernelFloat>(
     _ g: Conv2dGeometry, input: UnsafePointer<T>, weight: UnsafePointer<T>,
     bias: UnsafePointer<T>?, output: UnsafeMutablePointer<T>,
-    algorithm: Conv2dAlgorithm = .automatic
+    algorithm: Conv2dAlgorithm = .automatic, winogradCache: WinogradFilterCache? = nil
 ) {
     if (algorithm == .winograd || (algorithm == .automatic && Winograd23.preferred(
             inChannels: g.inChannels, outChannels: g.outChannels, outHeight: g.outHeight, outWidth: g.outWidth)))
         && Winograd23.applies(g) {
-        conv2dWinograd(g, input: input, weight: weight, flipped: false, bias: bias, output: output)
+        conv2dWinograd(g, input: input, weight: weight, flipped: false, bias: bias, output: output, cache: winogradCache)
         return
     }
     let og = g.groupOutChannels
@@ -94,12 +97,13 @@ public func conv2dForward<T: KernelFloat>(
 @_specialize(exported: true, where T == Double)
 public func conv2dBackwardInput<T: KernelFloat>(
     _ g: Conv2dGeometry, gradOutput: UnsafePointer<T>, weight: UnsafePointer<T>,
-    gradInput: UnsafeMutablePointer<T>, algorithm: Conv2dAlgorithm = .automatic
+    gradInput: UnsafeMutablePointer<T>, algorithm: Conv2dAlgorithm = .automatic,
+    winogradCache: WinogradFilterCache? = nil
 ) {
     if algorithm == .winograd || (algorithm == .automatic && Winograd23.preferred(
             inChannels: g.outChannels, outChannels: g.inChannels, outHeight: g.height, outWidth: g.width)),
        let gd = Winograd23.inputGradientGeometry(g) {
-        conv2dWinograd(gd, input: gradOutput, weight: weight, flipped: true, bias: nil, output: gradInput)
+        conv2dWinograd(gd, input: gradOutput, weight: weight, flipped: true, bias: nil, output: gradInput, cache: winogradCache)
         return
     }
     let cg = g.groupInChannels

@@ -1,3 +1,5 @@
+import Foundation
+
 // Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray 2015) for 3×3, stride-1,
 // undilated, ungrouped convolutions: VGG's sixteen layers, and their input gradients.
 //
@@ -103,14 +105,104 @@ struct PrepackedB<Scalar: KernelFloat>: GemmPackB {
     }
 }
 
+/// The transformed filters U[ξ] = G·g·Gᵀ of one convolution, in the GEMM's prepacked A
+/// layout (PrepackedA: for each of the 16 points, depth blocks of kc, mr-row strips, rows past
+/// K zero). Memory from the tensor pool (StoragePool): fresh allocations of these sizes (16 MB
+/// for 512 channels) cost a page fault per 4 KiB on every call.
+final class WinogradFilters<T: KernelFloat> {
+    let base: UnsafeMutablePointer<T>
+    let outChannels: Int, inChannels: Int, mPad: Int
+    private let bytes: Int
+
+    /// For the convolution `g` (`Winograd23.applies(g)`); `flipped` as in `conv2dWinograd`.
+    init(_ g: Conv2dGeometry, weight: UnsafePointer<T>, flipped: Bool) {
+        let k = g.outChannels, cIn = g.inChannels
+        let mr = GemmBlocking.mr, kc = GemmBlocking.kc
+        let mPad = PrepackedA<T>.paddedRows(k)
+        outChannels = k; inChannels = cIn; self.mPad = mPad
+        bytes = max(1, 16 * mPad * cIn) * MemoryLayout<T>.stride
+        let packedU = StoragePool.take(bytes).bindMemory(to: T.self, capacity: max(1, 16 * mPad * cIn))
+        base = packedU
+        // One mr-row strip per job, its rows in SIMD lanes: each input channel's 16 points are
+        // written as 16 runs of mr contiguous values, 16 sequential streams. (Lanes over input
+        // channels instead put each value mr apart in 16 streams 1 MB apart for 512 channels, and
+        // the TLB misses were most of the transform's time.)
+        parallelChunks(chunkCount(mPad, chunkSize: mr)) { strip in
+            withUnsafeTemporaryAllocation(of: SIMD8<Double>.self, capacity: 25) { buf in
+                do {
+                    let f9 = buf.baseAddress!, u = f9 + 9
+                    // The same memory as Doubles, lane l of vector i at [8·i + l] (lane-indexed
+                    // SIMD subscripts compiled to a stack round trip per element).
+                    let f9s = UnsafeMutableRawPointer(f9).assumingMemoryBound(to: Double.self)
+                    let us = UnsafeRawPointer(u).assumingMemoryBound(to: Double.self)
+                    var p0 = 0
+                    while p0 < cIn {
+                        let kcb = min(kc, cIn - p0)
+                        // One SIMD lane per row r of the strip (output channel strip·mr + r), so that a
+                        // transformed point's mr values are contiguous in the packed layout.
+                        for c in p0..<(p0 + kcb) {
+                            f9s.initialize(repeating: 0, count: 72)
+                            for r in 0..<min(mr, k - strip * mr) {
+                                let o = strip * mr + r
+                                if flipped {
+                                    let f = weight + (c * k + o) * 9
+                                    for i in 0..<9 { f9s[8 * i + r] = Double(f[8 - i]) }
+                                } else {
+                                    let f = weight + (o * cIn + c) * 9
+                                    for i in 0..<9 { f9s[8 * i + r] = Double(f[i]) }
+                                }
+                            }
+                            Winograd23.filterTransform(f9, into: u)
+                            for xi in 0..<16 {
+                                let row = packedU + xi * mPad * cIn + p0 * mPad + strip * kcb * mr + (c - p0) * mr
+                                for r in 0..<mr { row[r] = T(us[8 * xi + r]) }
+                            }
+                        }
+                        p0 += kcb
+                    }
+                }
+            }
+        }
+    }
+
+    deinit { StoragePool.give(UnsafeMutableRawPointer(base), bytes) }
+}
+
+/// Transformed filters kept with a network layer whose weights never change, so that every
+/// call after the first skips the filter transform (per orientation — forward and input
+/// gradient — and per dtype). Handing the same cache a different weight is the caller's
+/// error the cache cannot see, except by shape: an entry whose shape or dtype differs is rebuilt.
+public final class WinogradFilterCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [(flipped: Bool, shape: [Int], filters: AnyObject)] = []
+
+    public init() {}
+
+    func filters<T: KernelFloat>(_ g: Conv2dGeometry, weight: UnsafePointer<T>, flipped: Bool) -> WinogradFilters<T> {
+        let shape = [g.outChannels, g.inChannels]
+        lock.lock()
+        defer { lock.unlock() }
+        if let hit = entries.first(where: { $0.flipped == flipped && $0.shape == shape && $0.filters is WinogradFilters<T> }),
+           let f = hit.filters as? WinogradFilters<T> {
+            return f
+        }
+        let f = WinogradFilters(g, weight: weight, flipped: flipped)
+        entries.removeAll { $0.flipped == flipped && ($0.shape != shape || $0.filters is WinogradFilters<T>) }
+        entries.append((flipped, shape, f))
+        return f
+    }
+}
+
 /// `output = conv2d(input, weight, bias)` by F(2×2, 3×3), for `Winograd23.applies(g)`.
 /// With `flipped`, the weight is read as the input gradient's: `w'[k][c][i][j] = weight[c][k][2−i][2−j]`
 /// (`weight` then holds `[g.inChannels, g.outChannels, 3, 3]` as the forward conv stores it).
 /// `chunkBytes` bounds each transformed chunk (V and M); tests lower it to cover several chunks.
+/// With a `cache`, the transformed filters come from it (built on first use).
 @_specialize(where T == Float) @_specialize(where T == Double)
 func conv2dWinograd<T: KernelFloat>(
     _ g: Conv2dGeometry, input: UnsafePointer<T>, weight: UnsafePointer<T>, flipped: Bool,
-    bias: UnsafePointer<T>?, output: UnsafeMutablePointer<T>, chunkBytes: Int = 2 << 20
+    bias: UnsafePointer<T>?, output: UnsafeMutablePointer<T>, chunkBytes: Int = 2 << 20,
+    cache: WinogradFilterCache? = nil
 ) {
     let nr = T.Vector.scalarCount
     let cIn = g.inChannels, k = g.outChannels
@@ -125,59 +217,12 @@ func conv2dWinograd<T: KernelFloat>(
         return
     }
 
-    // Filters: U[ξ] (K × C), written straight into the GEMM's prepacked A layout
-    // (PrepackedA: depth blocks of kc, mr-row strips, rows past K zero).
-    let mPad = PrepackedA<T>.paddedRows(k)
-    let mr = GemmBlocking.mr, kc = GemmBlocking.kc
-    // Scratch from the tensor pool (StoragePool): fresh allocations of these sizes (16 MB of
-    // filters for 512 channels) cost a page fault per 4 KiB on every call (perf: the filter
-    // transform's copy-out and the kernel's page clearing).
+    let filters = cache?.filters(g, weight: weight, flipped: flipped) ?? WinogradFilters(g, weight: weight, flipped: flipped)
+    let packedU = UnsafePointer(filters.base), mPad = filters.mPad
     func scratch(_ count: Int) -> (UnsafeMutablePointer<T>, () -> Void) {
         let bytes = count * MemoryLayout<T>.stride
         let raw = StoragePool.take(bytes)
         return (raw.bindMemory(to: T.self, capacity: count), { StoragePool.give(raw, bytes) })
-    }
-    let (packedU, freeU) = scratch(16 * mPad * cIn)
-    defer { freeU() }
-    // One mr-row strip per job, its rows in SIMD lanes: each input channel's 16 points are
-    // written as 16 runs of mr contiguous values, 16 sequential streams. (Lanes over input
-    // channels instead put each value mr apart in 16 streams 1 MB apart for 512 channels, and
-    // the TLB misses were most of the transform's time.)
-    parallelChunks(chunkCount(mPad, chunkSize: mr)) { strip in
-        withUnsafeTemporaryAllocation(of: SIMD8<Double>.self, capacity: 25) { buf in
-            do {
-                let f9 = buf.baseAddress!, u = f9 + 9
-                // The same memory as Doubles, lane l of vector i at [8·i + l] (lane-indexed
-                // SIMD subscripts compiled to a stack round trip per element).
-                let f9s = UnsafeMutableRawPointer(f9).assumingMemoryBound(to: Double.self)
-                let us = UnsafeRawPointer(u).assumingMemoryBound(to: Double.self)
-                var p0 = 0
-                while p0 < cIn {
-                    let kcb = min(kc, cIn - p0)
-                    // One SIMD lane per row r of the strip (output channel strip·mr + r), so that a
-                    // transformed point's mr values are contiguous in the packed layout.
-                    for c in p0..<(p0 + kcb) {
-                        f9s.initialize(repeating: 0, count: 72)
-                        for r in 0..<min(mr, k - strip * mr) {
-                            let o = strip * mr + r
-                            if flipped {
-                                let f = weight + (c * k + o) * 9
-                                for i in 0..<9 { f9s[8 * i + r] = Double(f[8 - i]) }
-                            } else {
-                                let f = weight + (o * cIn + c) * 9
-                                for i in 0..<9 { f9s[8 * i + r] = Double(f[i]) }
-                            }
-                        }
-                        Winograd23.filterTransform(f9, into: u)
-                        for xi in 0..<16 {
-                            let row = packedU + xi * mPad * cIn + p0 * mPad + strip * kcb * mr + (c - p0) * mr
-                            for r in 0..<mr { row[r] = T(us[8 * xi + r]) }
-                        }
-                    }
-                    p0 += kcb
-                }
-            }
-        }
     }
 
     // Chunks of tiles, a multiple of nr, sized so that V (16 × C × chunk) and M (16 × K × chunk)

@@ -74,9 +74,18 @@ public struct Conv2d: NetworkLayer {
     public let bias: Tensor?
     public let stride: Int
     public let padding: Int
+    /// The weight is fixed, so its Winograd transform is made once (per orientation and dtype).
+    let winogradCache = WinogradFilterCache()
+
+    public init(weight: Tensor, bias: Tensor?, stride: Int, padding: Int) {
+        self.weight = weight
+        self.bias = bias
+        self.stride = stride
+        self.padding = padding
+    }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try conv2d(x, weight, bias: bias, stride: (stride, stride), padding: (padding, padding))
+        try conv2d(x, weight, bias: bias, stride: (stride, stride), padding: (padding, padding), winogradCache: winogradCache)
     }
 }
 
