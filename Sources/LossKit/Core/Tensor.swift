@@ -71,32 +71,15 @@ enum StoragePool {
             if let p { return p }
         }
         var p: UnsafeMutableRawPointer?
-        guard byteCount >= 0, posix_memalign(&p, alignment(byteCount), max(byteCount, 64)) == 0, let p else {
+        guard byteCount >= 0, posix_memalign(&p, 64, max(byteCount, 64)) == 0, let p else {
             // Idle pooled buffers may be what is missing: free them and try once more.
             guard cachedBytes > 0 else { return nil }
             drain()
             var q: UnsafeMutableRawPointer?
-            guard posix_memalign(&q, alignment(byteCount), max(byteCount, 64)) == 0, let q else { return nil }
-            adviseHugePages(q, byteCount)
+            guard posix_memalign(&q, 64, max(byteCount, 64)) == 0 else { return nil }
             return q
         }
-        adviseHugePages(p, byteCount)
         return p
-    }
-
-    /// Buffers of at least `hugePageBytes · 2` start on a 2 MiB boundary and are advised as
-    /// transparent huge pages (Linux, where THP is `madvise` by default): their first touch is
-    /// one fault per 2 MiB instead of one per 4 KiB. Why: a cold VGG19 perceptual evaluation
-    /// (every activation fresh memory) spent ~9 % of its time in the page-fault path (perf:
-    /// exc_page_fault, handle_mm_fault, the LRU lists), beside the page clearing itself.
-    static let hugePageBytes = 2 << 20
-
-    private static func alignment(_ byteCount: Int) -> Int { byteCount >= 2 * hugePageBytes ? hugePageBytes : 64 }
-
-    private static func adviseHugePages(_ p: UnsafeMutableRawPointer, _ byteCount: Int) {
-        #if os(Linux)
-        if byteCount >= 2 * hugePageBytes { _ = madvise(p, byteCount / hugePageBytes * hugePageBytes, MADV_HUGEPAGE) }
-        #endif
     }
 
     static func give(_ p: UnsafeMutableRawPointer, _ byteCount: Int) {
