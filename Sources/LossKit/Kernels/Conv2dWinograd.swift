@@ -234,6 +234,28 @@ func conv2dWinograd<T: KernelFloat>(
     defer { freeV(); freeM() }
 
     let ph = g.padH, pw = g.padW
+    /// Tile t's image, and the first row and column of its 2×2 output block, into at[0..<3].
+    @inline(__always) func tileOrigin(_ t: Int, _ at: UnsafeMutablePointer<Int>) {
+        let rem = t % (tilesH * tilesW)
+        at[0] = t / (tilesH * tilesW)
+        at[1] = (rem / tilesW) * 2
+        at[2] = (rem % tilesW) * 2
+    }
+    /// Bit q set when lanes 4q ..< 4q+4 (of the first `lanes`, float32 only) hold one image's
+    /// tiles side by side on one row (origins `at[3l...]` two columns apart), the first lane's
+    /// origin satisfying `inside(row, column)`.
+    @inline(__always) func sideBySideQuads(_ at: UnsafePointer<Int>, lanes: Int, _ inside: (Int, Int) -> Bool) -> UInt32 {
+        var bits: UInt32 = 0
+        for q in 0..<(T.self == Float.self ? lanes / 4 : 0) {
+            let l = 4 * q, n = at[3 * l], y0 = at[3 * l + 1], x0 = at[3 * l + 2]
+            var ok = inside(y0, x0)
+            for e in 1..<4 where ok {
+                ok = at[3 * (l + e)] == n && at[3 * (l + e) + 1] == y0 && at[3 * (l + e) + 2] == x0 + 2 * e
+            }
+            if ok { bits |= 1 << q }
+        }
+        return bits
+    }
     var t0 = 0
     while t0 < tiles {
         let count = min(chunkTiles, tiles - t0)
@@ -251,25 +273,17 @@ func conv2dWinograd<T: KernelFloat>(
                 withUnsafeTemporaryAllocation(of: T.self, capacity: 16 * nr) { dbuf in
                     let d = dbuf.baseAddress!
                     // Per lane: image, patch origin row and column (image −1 past the chunk's end).
+                    let lanes = min(nr, count - s * nr)
                     for l in 0..<nr {
-                        let t = t0 + s * nr + l
-                        if t >= t0 + count { lane[3 * l] = -1; continue }
-                        let n = t / (tilesH * tilesW), r = t % (tilesH * tilesW)
-                        lane[3 * l] = n
-                        lane[3 * l + 1] = (r / tilesW) * 2 - ph
-                        lane[3 * l + 2] = (r % tilesW) * 2 - pw
+                        if l >= lanes { lane[3 * l] = -1; continue }
+                        tileOrigin(t0 + s * nr + l, lane.baseAddress! + 3 * l)
+                        lane[3 * l + 1] -= ph
+                        lane[3 * l + 2] -= pw
                     }
                     // Groups of 4 lanes whose patches sit side by side inside one image's rows
                     // (float32 only): gathered by 4 row loads and a 4×4 transpose per patch row.
-                    let quads = T.self == Float.self ? nr / 4 : 0
-                    var quadInside: UInt32 = 0
-                    for q in 0..<quads {
-                        let l = 4 * q, n = lane[3 * l], iy0 = lane[3 * l + 1], ix0 = lane[3 * l + 2]
-                        var ok = n >= 0 && iy0 >= 0 && iy0 + 4 <= h && ix0 >= 0 && ix0 + 10 <= w
-                        for e in 1..<4 where ok {
-                            ok = lane[3 * (l + e)] == n && lane[3 * (l + e) + 1] == iy0 && lane[3 * (l + e) + 2] == ix0 + 2 * e
-                        }
-                        if ok { quadInside |= 1 << q }
+                    let quadInside = sideBySideQuads(lane.baseAddress!, lanes: lanes) { iy0, ix0 in
+                        iy0 >= 0 && iy0 + 4 <= h && ix0 >= 0 && ix0 + 10 <= w
                     }
                     for c in (cb * cBlock)..<min(cIn, cb * cBlock + cBlock) {
                         for l in 0..<nr {
@@ -351,22 +365,8 @@ func conv2dWinograd<T: KernelFloat>(
                 // Per lane: image, first output row and column; groups of 4 lanes whose 2×2
                 // blocks sit side by side inside the output (float32: two interleaving stores per row).
                 let lanes = min(nr, count - s * nr)
-                for l in 0..<lanes {
-                    let t = t0 + s * nr + l
-                    let rem = t % (tilesH * tilesW)
-                    tileAt[3 * l] = t / (tilesH * tilesW)
-                    tileAt[3 * l + 1] = (rem / tilesW) * 2
-                    tileAt[3 * l + 2] = (rem % tilesW) * 2
-                }
-                var quadInside: UInt32 = 0
-                for q in 0..<(T.self == Float.self ? lanes / 4 : 0) {
-                    let l = 4 * q, n = tileAt[3 * l], oy0 = tileAt[3 * l + 1], ox0 = tileAt[3 * l + 2]
-                    var ok = oy0 + 2 <= oh && ox0 + 8 <= ow
-                    for e in 1..<4 where ok {
-                        ok = tileAt[3 * (l + e)] == n && tileAt[3 * (l + e) + 1] == oy0 && tileAt[3 * (l + e) + 2] == ox0 + 2 * e
-                    }
-                    if ok { quadInside |= 1 << q }
-                }
+                for l in 0..<lanes { tileOrigin(t0 + s * nr + l, tileAt.baseAddress! + 3 * l) }
+                let quadInside = sideBySideQuads(tileAt.baseAddress!, lanes: lanes) { oy0, ox0 in oy0 + 2 <= oh && ox0 + 8 <= ow }
                 for o in (ob * oBlock)..<min(k, ob * oBlock + oBlock) {
                     let base = m + (s * 16 * k + o) * nr
                     let step = k * nr  // from point ξ to ξ + 1
@@ -383,7 +383,7 @@ func conv2dWinograd<T: KernelFloat>(
                         // The row's first two slots (read above) take its two results.
                         storeVector(y.0 + bv, r); storeVector(y.1 + bv, r + nr)
                     }
-                    for l in 0..<min(nr, count - s * nr) {
+                    for l in 0..<lanes {
                         let n = tileAt[3 * l], oy0 = tileAt[3 * l + 1], ox0 = tileAt[3 * l + 2]
                         let plane = output + (n * k + o) * oh * ow
                         if (quadInside >> (l / 4)) & 1 != 0 {

@@ -8,20 +8,32 @@
 import _Builtin_intrinsics.intel
 #endif
 
+#if arch(x86_64) && canImport(_Builtin_intrinsics)
+/// `f` on each 128-bit quarter of one or two `SIMD16<Float>`s / `SIMD8<Double>`s: the SSE
+/// forms below are written for one XMM register and spread over a vector this way.
+@inline(__always)
+func sseQuarters(_ x: SIMD16<Float>, _ y: SIMD16<Float>, _ f: (SIMD4<Float>, SIMD4<Float>) -> SIMD4<Float>) -> SIMD16<Float> {
+    SIMD16(lowHalf: SIMD8(lowHalf: f(x.lowHalf.lowHalf, y.lowHalf.lowHalf), highHalf: f(x.lowHalf.highHalf, y.lowHalf.highHalf)),
+           highHalf: SIMD8(lowHalf: f(x.highHalf.lowHalf, y.highHalf.lowHalf), highHalf: f(x.highHalf.highHalf, y.highHalf.highHalf)))
+}
+
+@inline(__always)
+func sseQuarters(_ x: SIMD8<Double>, _ y: SIMD8<Double>, _ f: (SIMD2<Double>, SIMD2<Double>) -> SIMD2<Double>) -> SIMD8<Double> {
+    SIMD8(lowHalf: SIMD4(lowHalf: f(x.lowHalf.lowHalf, y.lowHalf.lowHalf), highHalf: f(x.lowHalf.highHalf, y.lowHalf.highHalf)),
+          highHalf: SIMD4(lowHalf: f(x.highHalf.lowHalf, y.highHalf.lowHalf), highHalf: f(x.highHalf.highHalf, y.highHalf.highHalf)))
+}
+#endif
+
 @inline(__always)
 func vectorSquareRoot<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar {
     #if arch(x86_64) && canImport(_Builtin_intrinsics)
     if V.self == SIMD16<Float>.self {
         let v = unsafeBitCast(x, to: SIMD16<Float>.self)
-        let lo = SIMD8<Float>(lowHalf: _mm_sqrt_ps(v.lowHalf.lowHalf), highHalf: _mm_sqrt_ps(v.lowHalf.highHalf))
-        let hi = SIMD8<Float>(lowHalf: _mm_sqrt_ps(v.highHalf.lowHalf), highHalf: _mm_sqrt_ps(v.highHalf.highHalf))
-        return unsafeBitCast(SIMD16<Float>(lowHalf: lo, highHalf: hi), to: V.self)
+        return unsafeBitCast(sseQuarters(v, v) { a, _ in _mm_sqrt_ps(a) }, to: V.self)
     }
     if V.self == SIMD8<Double>.self {
         let v = unsafeBitCast(x, to: SIMD8<Double>.self)
-        let lo = SIMD4<Double>(lowHalf: _mm_sqrt_pd(v.lowHalf.lowHalf), highHalf: _mm_sqrt_pd(v.lowHalf.highHalf))
-        let hi = SIMD4<Double>(lowHalf: _mm_sqrt_pd(v.highHalf.lowHalf), highHalf: _mm_sqrt_pd(v.highHalf.highHalf))
-        return unsafeBitCast(SIMD8<Double>(lowHalf: lo, highHalf: hi), to: V.self)
+        return unsafeBitCast(sseQuarters(v, v) { a, _ in _mm_sqrt_pd(a) }, to: V.self)
     }
     #endif
     return x.squareRoot()
@@ -39,26 +51,20 @@ func vectorSign<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar {
     if V.self == SIMD16<Float>.self {
         let v = unsafeBitCast(x, to: SIMD16<Float>.self)
         let zero = _mm_setzero_ps(), one = _mm_set1_ps(1), minusOne = _mm_set1_ps(-1)
-        func sign4(_ a: SIMD4<Float>) -> SIMD4<Float> {
+        return unsafeBitCast(sseQuarters(v, v) { a, _ in
             let gt = _mm_cmpgt_ps(a, zero), lt = _mm_cmplt_ps(a, zero)
             let picked = _mm_or_ps(_mm_and_ps(gt, one), _mm_and_ps(lt, minusOne))
             return _mm_or_ps(picked, _mm_andnot_ps(_mm_or_ps(gt, lt), a))
-        }
-        let lo = SIMD8<Float>(lowHalf: sign4(v.lowHalf.lowHalf), highHalf: sign4(v.lowHalf.highHalf))
-        let hi = SIMD8<Float>(lowHalf: sign4(v.highHalf.lowHalf), highHalf: sign4(v.highHalf.highHalf))
-        return unsafeBitCast(SIMD16<Float>(lowHalf: lo, highHalf: hi), to: V.self)
+        }, to: V.self)
     }
     if V.self == SIMD8<Double>.self {
         let v = unsafeBitCast(x, to: SIMD8<Double>.self)
         let zero = _mm_setzero_pd(), one = _mm_set1_pd(1), minusOne = _mm_set1_pd(-1)
-        func sign2(_ a: SIMD2<Double>) -> SIMD2<Double> {
+        return unsafeBitCast(sseQuarters(v, v) { a, _ in
             let gt = _mm_cmpgt_pd(a, zero), lt = _mm_cmplt_pd(a, zero)
             let picked = _mm_or_pd(_mm_and_pd(gt, one), _mm_and_pd(lt, minusOne))
             return _mm_or_pd(picked, _mm_andnot_pd(_mm_or_pd(gt, lt), a))
-        }
-        let lo = SIMD4<Double>(lowHalf: sign2(v.lowHalf.lowHalf), highHalf: sign2(v.lowHalf.highHalf))
-        let hi = SIMD4<Double>(lowHalf: sign2(v.highHalf.lowHalf), highHalf: sign2(v.highHalf.highHalf))
-        return unsafeBitCast(SIMD8<Double>(lowHalf: lo, highHalf: hi), to: V.self)
+        }, to: V.self)
     }
     #endif
     var r = x
@@ -76,18 +82,12 @@ func vectorSign<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar {
 func vectorRelu<V: SIMD>(_ x: V) -> V where V.Scalar: TensorScalar {
     #if arch(x86_64) && canImport(_Builtin_intrinsics)
     if V.self == SIMD16<Float>.self {
-        let v = unsafeBitCast(x, to: SIMD16<Float>.self)
-        let zero = _mm_setzero_ps()
-        let lo = SIMD8<Float>(lowHalf: _mm_max_ps(zero, v.lowHalf.lowHalf), highHalf: _mm_max_ps(zero, v.lowHalf.highHalf))
-        let hi = SIMD8<Float>(lowHalf: _mm_max_ps(zero, v.highHalf.lowHalf), highHalf: _mm_max_ps(zero, v.highHalf.highHalf))
-        return unsafeBitCast(SIMD16<Float>(lowHalf: lo, highHalf: hi), to: V.self)
+        let v = unsafeBitCast(x, to: SIMD16<Float>.self), zero = _mm_setzero_ps()
+        return unsafeBitCast(sseQuarters(v, v) { a, _ in _mm_max_ps(zero, a) }, to: V.self)
     }
     if V.self == SIMD8<Double>.self {
-        let v = unsafeBitCast(x, to: SIMD8<Double>.self)
-        let zero = _mm_setzero_pd()
-        let lo = SIMD4<Double>(lowHalf: _mm_max_pd(zero, v.lowHalf.lowHalf), highHalf: _mm_max_pd(zero, v.lowHalf.highHalf))
-        let hi = SIMD4<Double>(lowHalf: _mm_max_pd(zero, v.highHalf.lowHalf), highHalf: _mm_max_pd(zero, v.highHalf.highHalf))
-        return unsafeBitCast(SIMD8<Double>(lowHalf: lo, highHalf: hi), to: V.self)
+        let v = unsafeBitCast(x, to: SIMD8<Double>.self), zero = _mm_setzero_pd()
+        return unsafeBitCast(sseQuarters(v, v) { a, _ in _mm_max_pd(zero, a) }, to: V.self)
     }
     #endif
     var r = x
@@ -108,7 +108,7 @@ func vectorCompare<V: SIMD>(_ c: Comparison, _ a: V, _ b: V) -> V where V.Scalar
     if V.self == SIMD16<Float>.self {
         let x = unsafeBitCast(a, to: SIMD16<Float>.self), y = unsafeBitCast(b, to: SIMD16<Float>.self)
         let one = _mm_set1_ps(1)
-        func cmp4(_ p: SIMD4<Float>, _ q: SIMD4<Float>) -> SIMD4<Float> {
+        return unsafeBitCast(sseQuarters(x, y) { p, q in
             let mask: SIMD4<Float>
             switch c {
             case .gt: mask = _mm_cmpgt_ps(p, q)
@@ -119,15 +119,12 @@ func vectorCompare<V: SIMD>(_ c: Comparison, _ a: V, _ b: V) -> V where V.Scalar
             case .ne: mask = _mm_cmpneq_ps(p, q)
             }
             return _mm_and_ps(mask, one)
-        }
-        let lo = SIMD8<Float>(lowHalf: cmp4(x.lowHalf.lowHalf, y.lowHalf.lowHalf), highHalf: cmp4(x.lowHalf.highHalf, y.lowHalf.highHalf))
-        let hi = SIMD8<Float>(lowHalf: cmp4(x.highHalf.lowHalf, y.highHalf.lowHalf), highHalf: cmp4(x.highHalf.highHalf, y.highHalf.highHalf))
-        return unsafeBitCast(SIMD16<Float>(lowHalf: lo, highHalf: hi), to: V.self)
+        }, to: V.self)
     }
     if V.self == SIMD8<Double>.self {
         let x = unsafeBitCast(a, to: SIMD8<Double>.self), y = unsafeBitCast(b, to: SIMD8<Double>.self)
         let one = _mm_set1_pd(1)
-        func cmp2(_ p: SIMD2<Double>, _ q: SIMD2<Double>) -> SIMD2<Double> {
+        return unsafeBitCast(sseQuarters(x, y) { p, q in
             let mask: SIMD2<Double>
             switch c {
             case .gt: mask = _mm_cmpgt_pd(p, q)
@@ -138,10 +135,7 @@ func vectorCompare<V: SIMD>(_ c: Comparison, _ a: V, _ b: V) -> V where V.Scalar
             case .ne: mask = _mm_cmpneq_pd(p, q)
             }
             return _mm_and_pd(mask, one)
-        }
-        let lo = SIMD4<Double>(lowHalf: cmp2(x.lowHalf.lowHalf, y.lowHalf.lowHalf), highHalf: cmp2(x.lowHalf.highHalf, y.lowHalf.highHalf))
-        let hi = SIMD4<Double>(lowHalf: cmp2(x.highHalf.lowHalf, y.highHalf.lowHalf), highHalf: cmp2(x.highHalf.highHalf, y.highHalf.highHalf))
-        return unsafeBitCast(SIMD8<Double>(lowHalf: lo, highHalf: hi), to: V.self)
+        }, to: V.self)
     }
     #endif
     var r = a
