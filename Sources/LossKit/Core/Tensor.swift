@@ -76,10 +76,39 @@ enum StoragePool {
             guard cachedBytes > 0 else { return nil }
             drain()
             var q: UnsafeMutableRawPointer?
-            guard posix_memalign(&q, 64, max(byteCount, 64)) == 0 else { return nil }
+            guard posix_memalign(&q, 64, max(byteCount, 64)) == 0, let q else { return nil }
+            prefault(q, byteCount)
             return q
         }
+        prefault(p, byteCount)
         return p
+    }
+
+    /// Fresh buffers of this size and more are populated before use, half on each worker.
+    static let prefaultBytes = 1 << 20
+
+    /// Asks the kernel for all of a fresh buffer's pages at once (`MADV_POPULATE_WRITE`, Linux
+    /// 5.14 and later; elsewhere, or when refused, pages come at first touch as before), the two
+    /// halves on two workers. Why: a cold VGG19 perceptual evaluation touches ~600 MB of fresh
+    /// memory, and taking it page by page in the kernels' loops cost a trap per 4 KiB (perf:
+    /// ~25 % of the process's CPU time in the kernel). Populating on the allocating thread alone
+    /// saved CPU time but no wall time (the workers had been faulting in parallel); on both
+    /// workers, a one-shot `losscli eval` of that loss: system time 0.68 → 0.56 s, wall 1.67 →
+    /// 1.62 s (median of 6 alternating runs).
+    private static func prefault(_ p: UnsafeMutableRawPointer, _ byteCount: Int) {
+        #if os(Linux)
+        guard byteCount >= prefaultBytes else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard page > 0 else { return }
+        let start = (Int(bitPattern: p) + page - 1) / page * page
+        let pages = (Int(bitPattern: p) + byteCount - start) / page
+        guard pages > 0 else { return }
+        let parts = min(LossKitRuntime.threads, 2)
+        parallelChunks(parts) { i in
+            let lo = start + pages * i / parts * page, hi = start + pages * (i + 1) / parts * page
+            if hi > lo, let q = UnsafeMutableRawPointer(bitPattern: lo) { _ = madvise(q, hi - lo, MADV_POPULATE_WRITE) }
+        }
+        #endif
     }
 
     static func give(_ p: UnsafeMutableRawPointer, _ byteCount: Int) {
