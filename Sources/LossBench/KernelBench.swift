@@ -63,7 +63,8 @@ enum KernelBench {
     /// conv2d 3×3, stride 1, padding 1: forward, input gradient, weight gradient (GFLOP/s,
     /// each counted as 2·N·OC·OH·OW·C·9 flops).
     static func conv3x3<T: KernelFloat>(batch: Int, channels: Int, size: Int, outChannels: Int? = nil, weightGradient: Bool = true,
-                                        algorithm: Conv2dAlgorithm = .automatic, _: T.Type) -> (fwd: Double, dx: Double, dw: Double) {
+                                        algorithm: Conv2dAlgorithm = .automatic, cached: Bool = false,
+                                        _: T.Type) -> (fwd: Double, dx: Double, dw: Double) {
         let oc = outChannels ?? channels
         guard let g = try? Conv2dGeometry(input: [batch, channels, size, size], weight: [oc, channels, 3, 3],
                                           padding: (1, 1)) else { return (0, 0, 0) }
@@ -72,23 +73,29 @@ enum KernelBench {
         let gy = filled(g.outputShape.reduce(1, *), seed: 5, T.self)
         var y = [T](repeating: 0, count: gy.count), gx = x, gw = w
         let flops = 2.0 * Double(g.outputShape.reduce(1, *)) * Double(channels * 9)
-        let tf = best(reps: 9) { conv2dForward(g, input: x, weight: w, bias: nil, output: &y, algorithm: algorithm) }
-        let tx = best(reps: 9) { conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx, algorithm: algorithm) }
+        let cache = cached ? WinogradFilterCache() : nil  // as a network layer holds it
+        let tf = best(reps: 9) { conv2dForward(g, input: x, weight: w, bias: nil, output: &y, algorithm: algorithm, winogradCache: cache) }
+        let tx = best(reps: 9) {
+            conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx, algorithm: algorithm, winogradCache: cache)
+        }
         let tw = weightGradient ? best(reps: 5) { conv2dBackwardWeight(g, gradOutput: gy, input: x, gradWeight: &gw) } : .infinity
         return (flops / tf / 1e9, flops / tx / 1e9, flops / tw / 1e9)
     }
 
     /// The convolutions of VGG19's features[:35] on a (1,3,224,224) image (PerceptualLoss's
     /// default layers): forward and input gradient per distinct shape, float32, with the
-    /// implicit-im2col GEMM, with Winograd F(2×2, 3×3) and as `.automatic` picks, and the time
-    /// of the whole set (weighted by how many layers have each shape) for each. GFLOP/s count
+    /// implicit-im2col GEMM, with Winograd F(2×2, 3×3), as `.automatic` picks, and as
+    /// `.automatic` with a network layer's WinogradFilterCache (filters transformed once), and the
+    /// time of the whole set (weighted by how many layers have each shape) for each; the
+    /// difference of the last two is the filter transforms' cost per step. GFLOP/s count
     /// the direct convolution's 2·OC·OH·OW·C·9 for every algorithm.
     static func vggLayers() {
         let layers: [(cin: Int, cout: Int, size: Int, count: Int)] = [
             (3, 64, 224, 1), (64, 64, 224, 1), (64, 128, 112, 1), (128, 128, 112, 1), (128, 256, 56, 1),
             (256, 256, 56, 3), (256, 512, 28, 1), (512, 512, 28, 3), (512, 512, 14, 4),
         ]
-        let algorithms: [(String, Conv2dAlgorithm)] = [("gemm", .gemm), ("winograd", .winograd), ("automatic", .automatic)]
+        let algorithms: [(String, Conv2dAlgorithm, Bool)] = [("gemm", .gemm, false), ("winograd", .winograd, false),
+                                                             ("automatic", .automatic, false), ("cached", .automatic, true)]
         var seconds = [Double](repeating: 0, count: algorithms.count), flops = 0.0
         print("vgg19 conv layer                    " + algorithms.map { $0.0.padding(toLength: 9, withPad: " ", startingAt: 0) + " fwd     dx" }.joined(separator: "   "))
         for l in layers {
@@ -97,7 +104,7 @@ enum KernelBench {
             var line = String(format: "vgg19 conv %3d->%3d %3dx%-3d x%d     ", l.cin, l.cout, l.size, l.size, l.count)
             for (i, a) in algorithms.enumerated() {
                 let c = conv3x3(batch: 1, channels: l.cin, size: l.size, outChannels: l.cout, weightGradient: false,
-                                algorithm: a.1, Float.self)
+                                algorithm: a.1, cached: a.2, Float.self)
                 seconds[i] += Double(l.count) * (f / c.fwd + f / c.dx) / 1e9
                 line += String(format: "%@ %7.1f %7.1f   ", "".padding(toLength: 9, withPad: " ", startingAt: 0), c.fwd, c.dx)
             }
@@ -106,6 +113,8 @@ enum KernelBench {
         for (i, a) in algorithms.enumerated() {
             print(String(format: "vgg19 convs 0-34 fwd+dx, %@: %.1f ms, %.1f GFLOP/s", a.0, seconds[i] * 1e3, flops / seconds[i] / 1e9))
         }
+        print(String(format: "vgg19 winograd filter transforms (automatic - cached), both orientations: %.1f ms",
+                     (seconds[2] - seconds[3]) * 1e3))
     }
 
     /// Forward + input gradient of small-group convolutions with either algorithm (ms).

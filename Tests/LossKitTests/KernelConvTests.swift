@@ -219,7 +219,8 @@ final class KernelConvTests: XCTestCase {
 
     /// A layer's WinogradFilterCache: the same bits as transforming on every call, for the
     /// forward and the input gradient, on first and later calls; a weight of another shape
-    /// handed to the same cache is transformed anew, not read from the old entry.
+    /// handed to the same cache is transformed anew, not read from the old entry. The forward
+    /// filters are kept from their first use, the input gradient's from their second.
     func testWinogradFilterCacheGivesTheSameBits() throws {
         let cache = WinogradFilterCache()
         for (ci, shape) in [([1, 20, 11, 9], [24, 20]), ([2, 16, 7, 8], [16, 16]), ([1, 20, 11, 9], [24, 20])].enumerated() {
@@ -230,12 +231,15 @@ final class KernelConvTests: XCTestCase {
             var y0 = sized(gy.count, Float.self), gx0 = sized(x.count, Float.self)
             conv2dForward(g, input: x, weight: w, bias: nil, output: &y0, algorithm: .winograd)
             conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx0, algorithm: .winograd)
-            for call in 0..<2 {
+            for call in 0..<3 {
                 var y = sized(gy.count, Float.self), gx = sized(x.count, Float.self)
                 conv2dForward(g, input: x, weight: w, bias: nil, output: &y, algorithm: .winograd, winogradCache: cache)
                 conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx, algorithm: .winograd, winogradCache: cache)
                 XCTAssertEqual(y.map(\.bitPattern), y0.map(\.bitPattern), "case \(ci) call \(call) forward")
                 XCTAssertEqual(gx.map(\.bitPattern), gx0.map(\.bitPattern), "case \(ci) call \(call) input gradient")
+                XCTAssertTrue(cache.holds(g, flipped: false, Float.self), "case \(ci) call \(call) forward kept")
+                // Case 2 repeats case 0's shape: its input-gradient filters were made once already.
+                XCTAssertEqual(cache.holds(g, flipped: true, Float.self), call > 0 || ci == 2, "case \(ci) call \(call) input gradient kept")
             }
         }
     }

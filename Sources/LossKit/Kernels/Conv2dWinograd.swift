@@ -168,13 +168,22 @@ final class WinogradFilters<T: KernelFloat> {
     deinit { StoragePool.give(UnsafeMutableRawPointer(base), bytes) }
 }
 
-/// Transformed filters kept with a network layer whose weights never change, so that every
-/// call after the first skips the filter transform (per orientation — forward and input
-/// gradient — and per dtype). Handing the same cache a different weight is the caller's
-/// error the cache cannot see, except by shape: an entry whose shape or dtype differs is rebuilt.
+/// Transformed filters kept with a network layer whose weights never change, so that later
+/// calls skip the filter transform (per orientation — forward and input gradient — and per
+/// dtype). Handing the same cache a different weight is the caller's error the cache cannot
+/// see, except by shape: an entry whose shape or dtype differs is rebuilt.
+///
+/// When each orientation is kept: the forward's at its first use (every step runs it twice,
+/// for the prediction and for the target), the input gradient's at its second (a step runs it
+/// once, so only a repeated evaluation reuses it). A one-shot `losscli eval` of VGG19 thus
+/// transforms its input-gradient filters into pooled scratch that the next layer of the same
+/// shape reuses, instead of keeping ~140 MB of fresh pages it never reads again (perf, cold
+/// perceptual eval: the filter caches' page faults were ~10 % of the process's CPU time).
 public final class WinogradFilterCache: @unchecked Sendable {
     private let lock = NSLock()
     private var entries: [(flipped: Bool, shape: [Int], filters: AnyObject)] = []
+    /// Shapes and dtypes whose input-gradient filters were made once and not kept.
+    private var flippedOnce: Set<String> = []
 
     public init() {}
 
@@ -187,9 +196,18 @@ public final class WinogradFilterCache: @unchecked Sendable {
             return f
         }
         let f = WinogradFilters(g, weight: weight, flipped: flipped)
+        if flipped && flippedOnce.insert("\(shape) \(T.self)").inserted { return f }
         entries.removeAll { $0.flipped == flipped && ($0.shape != shape || $0.filters is WinogradFilters<T>) }
         entries.append((flipped, shape, f))
         return f
+    }
+
+    /// Whether the filters of the forward convolution `g`, or of its input gradient, are kept (for tests).
+    func holds<T: KernelFloat>(_ g: Conv2dGeometry, flipped: Bool, _: T.Type) -> Bool {
+        let shape = flipped ? [g.inChannels, g.outChannels] : [g.outChannels, g.inChannels]
+        lock.lock()
+        defer { lock.unlock() }
+        return entries.contains { $0.flipped == flipped && $0.shape == shape && $0.filters is WinogradFilters<T> }
     }
 }
 
