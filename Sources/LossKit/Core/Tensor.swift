@@ -93,8 +93,8 @@ enum StoragePool {
     /// memory, and taking it page by page in the kernels' loops cost a trap per 4 KiB (perf:
     /// ~25 % of the process's CPU time in the kernel). Populating on the allocating thread alone
     /// saved CPU time but no wall time (the workers had been faulting in parallel); on both
-    /// workers, a one-shot `losscli eval` of that loss: system time 0.68 → 0.56 s, wall 1.67 →
-    /// 1.62 s (median of 6 alternating runs).
+    /// workers, a one-shot `losscli eval` of that loss: system time 0.67 → 0.56 s, wall 1.57 →
+    /// 1.48 s (median of 8 alternating runs).
     private static func prefault(_ p: UnsafeMutableRawPointer, _ byteCount: Int) {
         #if os(Linux)
         guard byteCount >= prefaultBytes else { return }
