@@ -219,8 +219,8 @@ final class KernelConvTests: XCTestCase {
 
     /// A layer's WinogradFilterCache: the same bits as transforming on every call, for the
     /// forward and the input gradient, on first and later calls; a weight of another shape
-    /// handed to the same cache is transformed anew, not read from the old entry. The forward
-    /// filters are kept from their first use, the input gradient's from their second.
+    /// handed to the same cache is transformed anew, not read from the old entry. Each
+    /// orientation is kept from its second use.
     func testWinogradFilterCacheGivesTheSameBits() throws {
         let cache = WinogradFilterCache()
         for (ci, shape) in [([1, 20, 11, 9], [24, 20]), ([2, 16, 7, 8], [16, 16]), ([1, 20, 11, 9], [24, 20])].enumerated() {
@@ -237,9 +237,41 @@ final class KernelConvTests: XCTestCase {
                 conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx, algorithm: .winograd, winogradCache: cache)
                 XCTAssertEqual(y.map(\.bitPattern), y0.map(\.bitPattern), "case \(ci) call \(call) forward")
                 XCTAssertEqual(gx.map(\.bitPattern), gx0.map(\.bitPattern), "case \(ci) call \(call) input gradient")
-                XCTAssertTrue(cache.holds(g, flipped: false, Float.self), "case \(ci) call \(call) forward kept")
-                // Case 2 repeats case 0's shape: its input-gradient filters were made once already.
+                // Case 2 repeats case 0's shape, whose filters were made once already.
+                XCTAssertEqual(cache.holds(g, flipped: false, Float.self), call > 0 || ci == 2, "case \(ci) call \(call) forward kept")
                 XCTAssertEqual(cache.holds(g, flipped: true, Float.self), call > 0 || ci == 2, "case \(ci) call \(call) input gradient kept")
+            }
+        }
+    }
+
+    /// Several inputs in one call (a network layer's prediction and target): each output has
+    /// the bits of its own one-input call, on the Winograd, GEMM and direct paths, and the call
+    /// is one use of the filter cache (kept from the second).
+    func testConvOfSeveralInputsGivesEachInputsBits() throws {
+        for (ci, shapes) in [([2, 20, 9, 13], [24, 20]), ([1, 2, 9, 13], [24, 2]), ([1, 16, 6, 5], [2, 16])].enumerated() {
+            let g = try Conv2dGeometry(input: shapes.0, weight: shapes.1 + [3, 3], padding: (1, 1))
+            let xs = (0..<3).map { kernelRandom(g.inputShape.reduce(1, *), seed: UInt64(990 + 10 * ci + $0)).map { Float($0) } }
+            let w = kernelRandom(g.weightShape.reduce(1, *), seed: UInt64(980 + ci)).map { Float($0) }
+            let b = kernelRandom(g.outChannels, seed: UInt64(985 + ci)).map { Float($0) }
+            for algorithm in [Conv2dAlgorithm.automatic, .winograd, .gemm, .direct] {
+                let cache = WinogradFilterCache()
+                let one = xs.map { x -> [Float] in
+                    var y = sized(g.outputShape.reduce(1, *), Float.self)
+                    conv2dForward(g, input: x, weight: w, bias: b, output: &y, algorithm: algorithm)
+                    return y
+                }
+                let ys = (0..<3).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: g.outputShape.reduce(1, *)) }
+                defer { ys.forEach { $0.deallocate() } }
+                let inputs = xs.map { x in UnsafeMutablePointer<Float>.allocate(capacity: x.count) }
+                defer { inputs.forEach { $0.deallocate() } }
+                for (p, x) in zip(inputs, xs) { p.initialize(from: x, count: x.count) }
+                conv2dForward(g, inputs: inputs.map { UnsafePointer($0) }, weight: w, bias: b, outputs: ys,
+                              algorithm: algorithm, winogradCache: cache)
+                for i in 0..<3 {
+                    let y = Array(UnsafeBufferPointer(start: ys[i], count: g.outputShape.reduce(1, *)))
+                    XCTAssertEqual(y.map(\.bitPattern), one[i].map(\.bitPattern), "case \(ci) \(algorithm) input \(i)")
+                }
+                XCTAssertFalse(cache.holds(g, flipped: false, Float.self), "case \(ci) \(algorithm): one call is one use")
             }
         }
     }

@@ -36,35 +36,57 @@ func requireSameDType(_ op: String, _ named: [(String, Tensor)]) throws {
 /// cross-correlation of `input` (N, C, H, W) with `weight` (OC, C/groups, KH, KW), plus
 /// `bias` (OC). Pairs are (height, width). Differentiable in all three, to any order.
 /// `winogradCache`: for a weight that never changes (a network layer's), keeps the Winograd
-/// path's transformed filters for every later call, gradients included.
+/// path's transformed filters for later calls, gradients included.
 public func conv2d(_ input: Tensor, _ weight: Tensor, bias: Tensor? = nil,
                    stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
                    dilation: (Int, Int) = (1, 1), groups: Int = 1,
                    winogradCache: WinogradFilterCache? = nil) throws -> Tensor {
+    try conv2d([input], weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups,
+               winogradCache: winogradCache)[0]
+}
+
+/// `conv2d` of several inputs of one shape and dtype with the same weight (a network layer's
+/// prediction and target): each result as the one-input form gives it, recorded on its own,
+/// with the Winograd filters transformed once for all (one use of `winogradCache`).
+func conv2d(_ inputs: [Tensor], _ weight: Tensor, bias: Tensor? = nil,
+            stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+            dilation: (Int, Int) = (1, 1), groups: Int = 1,
+            winogradCache: WinogradFilterCache? = nil) throws -> [Tensor] {
+    guard let input = inputs.first else { return [] }
     var named = [("input", input), ("weight", weight)]
     if let bias { named.append(("bias", bias)) }
-    try requireSameDType("conv2d", named)
+    try requireSameDType("conv2d", named + inputs.dropFirst().map { ("input", $0) })
+    if let other = inputs.first(where: { $0.shape != input.shape }) {
+        throw TensorError.shapeMismatch(op: "conv2d (inputs of one call)", shapes: [input.shape, other.shape])
+    }
     let g = try validatedGeometry(named.map { ($0.0, $0.1.shape) }) {
         try Conv2dGeometry(input: input.shape, weight: weight.shape, bias: bias?.shape,
                            stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
-    return conv2dApply(input, weight, bias, g, winogradCache)
+    return conv2dApply(inputs, weight, bias, g, winogradCache)
 }
 
 /// The forward with a validated geometry (`x`, `w`, `b` hold its shapes).
 func conv2dApply(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ g: Conv2dGeometry, _ cache: WinogradFilterCache? = nil) -> Tensor {
-    let y = Tensor(uninitializedShape: g.outputShape, dtype: x.dtype)
+    conv2dApply([x], w, b, g, cache)[0]
+}
+
+/// The forward of inputs that each hold `g.inputShape`, in one kernel call.
+func conv2dApply(_ xs: [Tensor], _ w: Tensor, _ b: Tensor?, _ g: Conv2dGeometry, _ cache: WinogradFilterCache?) -> [Tensor] {
+    let ys = xs.map { Tensor(uninitializedShape: g.outputShape, dtype: $0.dtype) }
     func run<T: TensorScalar>(_: T.Type) {
-        conv2dForward(g, input: x.pointer(T.self), weight: w.pointer(T.self), bias: b?.pointer(T.self),
-                      output: y.mutablePointer(T.self), winogradCache: cache)
+        conv2dForward(g, inputs: xs.map { $0.pointer(T.self) }, weight: w.pointer(T.self), bias: b?.pointer(T.self),
+                      outputs: ys.map { $0.mutablePointer(T.self) }, winogradCache: cache)
     }
-    if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
-    var inputs = [x, w]
-    if let b { inputs.append(b) }
-    return record("conv2d", inputs, y) { c in
-        [c.needs[0] ? conv2dInputGrad(c.grad, w, g, cache) : nil,
-         c.needs[1] ? conv2dWeightGrad(c.grad, x, g) : nil,
-         c.needs.count > 2 && c.needs[2] ? try c.grad.sum(dims: [0, 2, 3]) : nil]
+    if w.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+    return zip(xs, ys).map { x, y in
+        var inputs = [x, w]
+        if let b { inputs.append(b) }
+        return record("conv2d", inputs, y) { c in
+            [c.needs[0] ? conv2dInputGrad(c.grad, w, g, cache) : nil,
+             c.needs[1] ? conv2dWeightGrad(c.grad, x, g) : nil,
+             c.needs.count > 2 && c.needs[2] ? try c.grad.sum(dims: [0, 2, 3]) : nil]
+        }
     }
 }
 

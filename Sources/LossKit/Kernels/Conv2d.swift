@@ -41,12 +41,38 @@ public func conv2dForward<T: KernelFloat>(
     bias: UnsafePointer<T>?, output: UnsafeMutablePointer<T>,
     algorithm: Conv2dAlgorithm = .automatic, winogradCache: WinogradFilterCache? = nil
 ) {
+    conv2dForward(g, inputs: [input], weight: weight, bias: bias, outputs: [output], algorithm: algorithm, winogradCache: winogradCache)
+}
+
+/// `outputs[i] = conv2d(inputs[i], weight, bias)` for inputs of one shape (a network layer's
+/// prediction and target), each as the one-input form computes it; the Winograd path transforms
+/// the filters once for all of them (one use of `winogradCache`). Preconditions as above, per pair.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func conv2dForward<T: KernelFloat>(
+    _ g: Conv2dGeometry, inputs: [UnsafePointer<T>], weight: UnsafePointer<T>,
+    bias: UnsafePointer<T>?, outputs: [UnsafeMutablePointer<T>],
+    algorithm: Conv2dAlgorithm = .automatic, winogradCache: WinogradFilterCache? = nil
+) {
     if (algorithm == .winograd || (algorithm == .automatic && Winograd23.preferred(
             inChannels: g.inChannels, outChannels: g.outChannels, outHeight: g.outHeight, outWidth: g.outWidth)))
         && Winograd23.applies(g) {
-        conv2dWinograd(g, input: input, weight: weight, flipped: false, bias: bias, output: output, cache: winogradCache)
+        let filters = winogradCache?.filters(g, weight: weight, flipped: false) ?? WinogradFilters(g, weight: weight, flipped: false)
+        for (input, output) in zip(inputs, outputs) {
+            conv2dWinograd(g, input: input, weight: weight, flipped: false, bias: bias, output: output, filters: filters)
+        }
         return
     }
+    for (input, output) in zip(inputs, outputs) {
+        conv2dForwardByRows(g, input: input, weight: weight, bias: bias, output: output, algorithm: algorithm)
+    }
+}
+
+/// The forward by the implicit-im2col GEMM, or by direct row loops when the GEMM would be thin.
+private func conv2dForwardByRows<T: KernelFloat>(
+    _ g: Conv2dGeometry, input: UnsafePointer<T>, weight: UnsafePointer<T>,
+    bias: UnsafePointer<T>?, output: UnsafeMutablePointer<T>, algorithm: Conv2dAlgorithm
+) {
     let og = g.groupOutChannels
     if algorithm.resolved(gemmRows: og) == .direct {
         conv2dForwardDirect(g, input: input, weight: weight, bias: bias, output: output)
@@ -103,7 +129,8 @@ public func conv2dBackwardInput<T: KernelFloat>(
     if algorithm == .winograd || (algorithm == .automatic && Winograd23.preferred(
             inChannels: g.outChannels, outChannels: g.inChannels, outHeight: g.height, outWidth: g.width)),
        let gd = Winograd23.inputGradientGeometry(g) {
-        conv2dWinograd(gd, input: gradOutput, weight: weight, flipped: true, bias: nil, output: gradInput, cache: winogradCache)
+        conv2dWinograd(gd, input: gradOutput, weight: weight, flipped: true, bias: nil, output: gradInput,
+                       filters: winogradCache?.filters(gd, weight: weight, flipped: true))
         return
     }
     let cg = g.groupInChannels

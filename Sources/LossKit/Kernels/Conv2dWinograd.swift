@@ -173,17 +173,18 @@ final class WinogradFilters<T: KernelFloat> {
 /// dtype). Handing the same cache a different weight is the caller's error the cache cannot
 /// see, except by shape: an entry whose shape or dtype differs is rebuilt.
 ///
-/// When each orientation is kept: the forward's at its first use (every step runs it twice,
-/// for the prediction and for the target), the input gradient's at its second (a step runs it
-/// once, so only a repeated evaluation reuses it). A one-shot `losscli eval` of VGG19 thus
-/// transforms its input-gradient filters into pooled scratch that the next layer of the same
-/// shape reuses, instead of keeping ~140 MB of fresh pages it never reads again (perf, cold
-/// perceptual eval: the filter caches' page faults were ~10 % of the process's CPU time).
+/// Each orientation is kept from its second use on; a use is one kernel call, which may cover
+/// several inputs (`conv2dForward(inputs:)`: the network layer runs the prediction and the
+/// target through one call). A one-shot `losscli eval` thus transforms every filter once into
+/// pooled scratch that the next layer of the same shape reuses, instead of keeping ~280 MB of
+/// fresh pages for VGG19 that it never reads again (perf, cold perceptual eval: the filter
+/// caches' page faults were ~10 % of the process's CPU time); a repeated evaluation has all of
+/// them kept from its second step.
 public final class WinogradFilterCache: @unchecked Sendable {
     private let lock = NSLock()
     private var entries: [(flipped: Bool, shape: [Int], filters: AnyObject)] = []
-    /// Shapes and dtypes whose input-gradient filters were made once and not kept.
-    private var flippedOnce: Set<String> = []
+    /// Orientations, shapes and dtypes made once and not kept.
+    private var usedOnce: Set<String> = []
 
     public init() {}
 
@@ -196,7 +197,7 @@ public final class WinogradFilterCache: @unchecked Sendable {
             return f
         }
         let f = WinogradFilters(g, weight: weight, flipped: flipped)
-        if flipped && flippedOnce.insert("\(shape) \(T.self)").inserted { return f }
+        if usedOnce.insert("\(flipped) \(shape) \(T.self)").inserted { return f }
         entries.removeAll { $0.flipped == flipped && ($0.shape != shape || $0.filters is WinogradFilters<T>) }
         entries.append((flipped, shape, f))
         return f
@@ -215,12 +216,12 @@ public final class WinogradFilterCache: @unchecked Sendable {
 /// With `flipped`, the weight is read as the input gradient's: `w'[k][c][i][j] = weight[c][k][2−i][2−j]`
 /// (`weight` then holds `[g.inChannels, g.outChannels, 3, 3]` as the forward conv stores it).
 /// `chunkBytes` bounds each transformed chunk (V and M); tests lower it to cover several chunks.
-/// With a `cache`, the transformed filters come from it (built on first use).
+/// `filters`: the transformed `weight` (for `g` and `flipped`) when the caller has them.
 @_specialize(where T == Float) @_specialize(where T == Double)
 func conv2dWinograd<T: KernelFloat>(
     _ g: Conv2dGeometry, input: UnsafePointer<T>, weight: UnsafePointer<T>, flipped: Bool,
     bias: UnsafePointer<T>?, output: UnsafeMutablePointer<T>, chunkBytes: Int = 2 << 20,
-    cache: WinogradFilterCache? = nil
+    filters: WinogradFilters<T>? = nil
 ) {
     let nr = T.Vector.scalarCount
     let cIn = g.inChannels, k = g.outChannels
@@ -235,7 +236,7 @@ func conv2dWinograd<T: KernelFloat>(
         return
     }
 
-    let filters = cache?.filters(g, weight: weight, flipped: flipped) ?? WinogradFilters(g, weight: weight, flipped: flipped)
+    let filters = filters ?? WinogradFilters(g, weight: weight, flipped: flipped)
     let packedU = UnsafePointer(filters.base), mPad = filters.mPad
     func scratch(_ count: Int) -> (UnsafeMutablePointer<T>, () -> Void) {
         let bytes = count * MemoryLayout<T>.stride

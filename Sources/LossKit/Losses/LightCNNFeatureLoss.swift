@@ -37,7 +37,8 @@ public struct LightCNNFeatureLoss: LossModule {
             throw LossError.invalidInput(argument: "gt", message: "must have pred's shape \(formatShape(pred.shape)), found \(formatShape(gt.shape))")
         }
         let net = try network(pred.dtype)
-        let d = try net(pred) - net(gt.detached())
+        let f = try net([pred, gt.detached()])
+        let d = try f[0] - f[1]
         return (l1 ? d.abs().mean() : d.square().mean()) * lossWeight
     }
 

@@ -155,8 +155,8 @@ public struct PerceptualLoss: LossModule {
         var fx: [Int: Tensor] = [:], fg: [Int: Tensor] = [:]
         if let last = firstPass.max() {
             let net = try network(x.dtype, upTo: last)
-            fx = try net.outputs(px, at: firstPass)
-            fg = try net.outputs(pg, at: firstPass)
+            let f = try net.outputs([px, pg], at: firstPass)
+            (fx, fg) = (f[0], f[1])
         }
         if wantPerceptual {
             var sum: Tensor? = nil
@@ -171,8 +171,8 @@ public struct PerceptualLoss: LossModule {
             if !styleSharesFeatures, let last = style.map(\.layer).max() {
                 // MMagic's vgg_style: the same weights, its own layers.
                 let net = try network(x.dtype, upTo: last)
-                fx = try net.outputs(px, at: style.map(\.layer))
-                fg = try net.outputs(pg, at: style.map(\.layer))
+                let f = try net.outputs([px, pg], at: style.map(\.layer))
+                (fx, fg) = (f[0], f[1])
             }
             var sum: Tensor? = nil
             for (k, w) in style {

@@ -67,6 +67,13 @@ public enum BatchNormStatistics: String, Sendable, CaseIterable {
 /// A layer of a fixed network.
 public protocol NetworkLayer {
     func callAsFunction(_ x: Tensor) throws -> Tensor
+    /// The layer applied to each of several inputs (a loss's prediction and target), each result
+    /// as the one-input call gives it; a layer may share work between them.
+    func callAsFunction(_ xs: [Tensor]) throws -> [Tensor]
+}
+
+extension NetworkLayer {
+    public func callAsFunction(_ xs: [Tensor]) throws -> [Tensor] { try xs.map { try self($0) } }
 }
 
 public struct Conv2d: NetworkLayer {
@@ -84,8 +91,14 @@ public struct Conv2d: NetworkLayer {
         self.padding = padding
     }
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try conv2d(x, weight, bias: bias, stride: (stride, stride), padding: (padding, padding), winogradCache: winogradCache)
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try self([x])[0] }
+
+    /// One kernel call for all inputs of one shape: the Winograd filters are transformed once for them.
+    public func callAsFunction(_ xs: [Tensor]) throws -> [Tensor] {
+        if let x = xs.first, xs.contains(where: { $0.shape != x.shape || $0.dtype != x.dtype }) {
+            return try xs.map { try self([$0])[0] }
+        }
+        return try conv2d(xs, weight, bias: bias, stride: (stride, stride), padding: (padding, padding), winogradCache: winogradCache)
     }
 }
 
@@ -129,9 +142,13 @@ public struct MaxPool2d: NetworkLayer {
 public struct MaxFeature: NetworkLayer {
     public let filter: Conv2d
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        let halves = try filter(x).chunk(2, dim: 1)
-        return try maximum(halves[0], halves[1])
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try self([x])[0] }
+
+    public func callAsFunction(_ xs: [Tensor]) throws -> [Tensor] {
+        try filter(xs).map { y in
+            let halves = try y.chunk(2, dim: 1)
+            return try maximum(halves[0], halves[1])
+        }
     }
 }
 
@@ -154,19 +171,27 @@ public struct Sequential {
     }
 
     /// The output of every layer in `taps` (by index), running layers 0...max(taps).
-    public func outputs(_ x: Tensor, at taps: [Int]) throws -> [Int: Tensor] {
-        var out: [Int: Tensor] = [:]
+    public func outputs(_ x: Tensor, at taps: [Int]) throws -> [Int: Tensor] { try outputs([x], at: taps)[0] }
+
+    /// `outputs(xs[i], at: taps)` for each input, layer by layer: each layer runs on every input
+    /// before the next layer starts, so that a layer's shared work (the Winograd filters) is
+    /// done once for all inputs while it is at hand.
+    public func outputs(_ xs: [Tensor], at taps: [Int]) throws -> [[Int: Tensor]] {
+        var out = [[Int: Tensor]](repeating: [:], count: xs.count)
         guard let last = taps.max() else { return out }
-        var h = x
+        var h = xs
         let wanted = Set(taps)
         for i in 0...last {
             h = try layers[i](h)
-            if wanted.contains(i) { out[i] = h }
+            if wanted.contains(i) { for k in h.indices { out[k][i] = h[k] } }
         }
         return out
     }
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try layers.reduce(x) { h, layer in try layer(h) }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try self([x])[0] }
+
+    /// Every input through all layers, layer by layer (as `outputs(_:at:)`).
+    public func callAsFunction(_ xs: [Tensor]) throws -> [Tensor] {
+        try layers.reduce(xs) { h, layer in try layer(h) }
     }
 }

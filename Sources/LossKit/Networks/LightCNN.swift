@@ -34,4 +34,5 @@ public struct LightCNNFeatures {
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try layers(x) }
+    public func callAsFunction(_ xs: [Tensor]) throws -> [Tensor] { try layers(xs) }
 }

@@ -81,4 +81,5 @@ public struct VGGFeatures {
     }
 
     public func outputs(_ x: Tensor, at taps: [Int]) throws -> [Int: Tensor] { try layers.outputs(x, at: taps) }
+    public func outputs(_ xs: [Tensor], at taps: [Int]) throws -> [[Int: Tensor]] { try layers.outputs(xs, at: taps) }
 }
