@@ -50,23 +50,20 @@ enum Winograd23 {
                                    weight: [g.inChannels, g.outChannels, 3, 3], padding: (2 - g.padH, 2 - g.padW))
     }
 
-    /// `u = G·g·Gᵀ` of up to 8 filters at once (lane = filter), in Double: `g[0..<9]` the row-major
-    /// 3×3 taps, `u[0..<16]` the row-major 4×4 result.
+    /// `u = G·g·Gᵀ` of one filter, in Double: `g(i)` the row-major 3×3 taps, `u[0..<16]` the
+    /// row-major 4×4 result. G = [1 0 0; 1/2 1/2 1/2; 1/2 −1/2 1/2; 0 0 1].
     @inline(__always)
-    static func filterTransform(_ g: UnsafePointer<SIMD8<Double>>, into u: UnsafeMutablePointer<SIMD8<Double>>) {
-        // G = [1 0 0; 1/2 1/2 1/2; 1/2 −1/2 1/2; 0 0 1], applied to (a, b, c), four values `stride` apart.
-        @inline(__always) func apply(_ a: SIMD8<Double>, _ b: SIMD8<Double>, _ c: SIMD8<Double>,
-                                     _ out: UnsafeMutablePointer<SIMD8<Double>>, _ stride: Int) {
-            let ac = a + c
-            out[0] = a
-            out[stride] = (ac + b) * 0.5
-            out[2 * stride] = (ac - b) * 0.5
-            out[3 * stride] = c
-        }
-        withUnsafeTemporaryAllocation(of: SIMD8<Double>.self, capacity: 12) { tb in
-            let t = tb.baseAddress!  // t = G·g, 4×3
-            for j in 0..<3 { apply(g[j], g[3 + j], g[6 + j], t + j, 3) }
-            for i in 0..<4 { apply(t[3 * i], t[3 * i + 1], t[3 * i + 2], u + 4 * i, 1) }
+    static func filterTransform(_ g: (Int) -> Double, into u: UnsafeMutablePointer<Double>) {
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: 12) { tb in
+            let t = tb.baseAddress!  // t = G·g (4×3), column by column
+            for j in 0..<3 {
+                let a = g(j), b = g(3 + j), c = g(6 + j), ac = a + c
+                t[j] = a; t[3 + j] = (ac + b) * 0.5; t[6 + j] = (ac - b) * 0.5; t[9 + j] = c
+            }
+            for i in 0..<4 {  // u = t·Gᵀ, row by row
+                let a = t[3 * i], b = t[3 * i + 1], c = t[3 * i + 2], ac = a + c
+                u[4 * i] = a; u[4 * i + 1] = (ac + b) * 0.5; u[4 * i + 2] = (ac - b) * 0.5; u[4 * i + 3] = c
+            }
         }
     }
 
@@ -112,6 +109,11 @@ struct PrepackedB<Scalar: KernelFloat>: GemmPackB {
 final class WinogradFilters<T: KernelFloat> {
     let base: UnsafeMutablePointer<T>
     let outChannels: Int, inChannels: Int, mPad: Int
+    /// From point ξ's matrix to ξ + 1's: `mPad · C` and 64 bytes more. Matrices exactly
+    /// `mPad · C` apart (a multiple of 4 KiB for 512 channels) put the transform's 16 write
+    /// streams in one L1 set, 8-way, so each store evicted another stream's line: the padding
+    /// halved the transform's time (512 → 512 channels, one thread: 20–28 → 9–13 ms).
+    let planeStride: Int
     private let bytes: Int
 
     /// For the convolution `g` (`Winograd23.applies(g)`); `flipped` as in `conv2dWinograd`.
@@ -119,47 +121,43 @@ final class WinogradFilters<T: KernelFloat> {
         let k = g.outChannels, cIn = g.inChannels
         let mr = GemmBlocking.mr, kc = GemmBlocking.kc
         let mPad = PrepackedA<T>.paddedRows(k)
-        outChannels = k; inChannels = cIn; self.mPad = mPad
-        bytes = max(1, 16 * mPad * cIn) * MemoryLayout<T>.stride
-        let packedU = StoragePool.take(bytes).bindMemory(to: T.self, capacity: max(1, 16 * mPad * cIn))
+        let planeStride = mPad * cIn + 64 / MemoryLayout<T>.stride
+        outChannels = k; inChannels = cIn; self.mPad = mPad; self.planeStride = planeStride
+        bytes = 16 * planeStride * MemoryLayout<T>.stride
+        let packedU = StoragePool.take(bytes).bindMemory(to: T.self, capacity: 16 * planeStride)
         base = packedU
-        // One mr-row strip per job, its rows in SIMD lanes: each input channel's 16 points are
-        // written as 16 runs of mr contiguous values, 16 sequential streams. (Lanes over input
-        // channels instead put each value mr apart in 16 streams 1 MB apart for 512 channels, and
-        // the TLB misses were most of the transform's time.)
+        // One mr-row strip per job: each input channel's 16 points are written as 16 runs of mr
+        // contiguous values, 16 sequential streams. (Lanes over input channels instead put each
+        // value mr apart in 16 streams 1 MB apart for 512 channels, and the TLB misses were most
+        // of the transform's time.) One filter at a time in scalar Double, with the padded
+        // planes: for 512 → 512 channels on one thread 9–13 ms, against 17–22 ms for the strip's
+        // rows in SIMD lanes gathered through the stack (standalone copies of both loops).
         parallelChunks(chunkCount(mPad, chunkSize: mr)) { strip in
-            withUnsafeTemporaryAllocation(of: SIMD8<Double>.self, capacity: 25) { buf in
-                do {
-                    let f9 = buf.baseAddress!, u = f9 + 9
-                    // The same memory as Doubles, lane l of vector i at [8·i + l] (lane-indexed
-                    // SIMD subscripts compiled to a stack round trip per element).
-                    let f9s = UnsafeMutableRawPointer(f9).assumingMemoryBound(to: Double.self)
-                    let us = UnsafeRawPointer(u).assumingMemoryBound(to: Double.self)
-                    var p0 = 0
-                    while p0 < cIn {
-                        let kcb = min(kc, cIn - p0)
-                        // One SIMD lane per row r of the strip (output channel strip·mr + r), so that a
-                        // transformed point's mr values are contiguous in the packed layout.
-                        for c in p0..<(p0 + kcb) {
-                            f9s.initialize(repeating: 0, count: 72)
-                            for r in 0..<min(mr, k - strip * mr) {
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: 16) { ub in
+                let u = ub.baseAddress!
+                let rows = min(mr, k - strip * mr)
+                var p0 = 0
+                while p0 < cIn {
+                    let kcb = min(kc, cIn - p0)
+                    for c in p0..<(p0 + kcb) {
+                        let run = packedU + p0 * mPad + strip * kcb * mr + (c - p0) * mr
+                        for r in 0..<mr {
+                            if r < rows {
                                 let o = strip * mr + r
                                 if flipped {
                                     let f = weight + (c * k + o) * 9
-                                    for i in 0..<9 { f9s[8 * i + r] = Double(f[8 - i]) }
+                                    Winograd23.filterTransform({ Double(f[8 - $0]) }, into: u)
                                 } else {
                                     let f = weight + (o * cIn + c) * 9
-                                    for i in 0..<9 { f9s[8 * i + r] = Double(f[i]) }
+                                    Winograd23.filterTransform({ Double(f[$0]) }, into: u)
                                 }
-                            }
-                            Winograd23.filterTransform(f9, into: u)
-                            for xi in 0..<16 {
-                                let row = packedU + xi * mPad * cIn + p0 * mPad + strip * kcb * mr + (c - p0) * mr
-                                for r in 0..<mr { row[r] = T(us[8 * xi + r]) }
+                                for xi in 0..<16 { run[xi * planeStride + r] = T(u[xi]) }
+                            } else {
+                                for xi in 0..<16 { run[xi * planeStride + r] = 0 }  // rows past K
                             }
                         }
-                        p0 += kcb
                     }
+                    p0 += kcb
                 }
             }
         }
@@ -237,7 +235,7 @@ func conv2dWinograd<T: KernelFloat>(
     }
 
     let filters = filters ?? WinogradFilters(g, weight: weight, flipped: flipped)
-    let packedU = UnsafePointer(filters.base), mPad = filters.mPad
+    let packedU = UnsafePointer(filters.base), mPad = filters.mPad, planeStride = filters.planeStride
     func scratch(_ count: Int) -> (UnsafeMutablePointer<T>, () -> Void) {
         let bytes = count * MemoryLayout<T>.stride
         let raw = StoragePool.take(bytes)
@@ -367,7 +365,7 @@ func conv2dWinograd<T: KernelFloat>(
             let i0 = ((t % perPoint) / grid.colTiles) * grid.rows
             let j0 = (t % grid.colTiles) * grid.cols
             gemmTile(m: min(grid.rows, k - i0), n: min(grid.cols, ld - j0), k: cIn, alpha: 1,
-                     a: PrepackedA(base: packedU + xi * mPad * cIn, mPad: mPad), i0: i0,
+                     a: PrepackedA(base: packedU + xi * planeStride, mPad: mPad), i0: i0,
                      b: PrepackedB(base: v + xi * cIn * nr, stripStride: 16 * cIn * nr), j0: j0,
                      beta: 0, c: m + (j0 / nr * 16 + xi) * k * nr + i0 * nr, ldc: nr, space: space,
                      cStripStride: 16 * k * nr)
