@@ -112,6 +112,32 @@ final class KernelPoolTests: XCTestCase {
         XCTAssertEqual(y[1], -.infinity)
     }
 
+    /// The float32 2×2 stride-2 path (four outputs at a time) against the one-output loop, which
+    /// float64 runs: the same values bit for bit and the same indices, over ties (±0 too), NaNs,
+    /// infinities, widths that leave a tail, odd heights and ceil mode's partial windows.
+    func testMaxPool2x2QuadsMatchScalar() throws {
+        let specials: [Float] = [.nan, -.infinity, .infinity, 0, -0, 1, 1, -1]
+        for (ci, shape) in [[2, 3, 7, 19], [1, 2, 8, 16], [1, 1, 5, 9], [1, 1, 2, 8], [1, 2, 9, 33]].enumerated() {
+            for ceil in [false, true] {
+                let g = try Pool2dGeometry(input: shape, kernel: (2, 2), stride: (2, 2), ceilMode: ceil)
+                let n = shape.reduce(1, *)
+                var state = UInt64(1234 + ci)
+                let x: [Float] = (0..<n).map { _ in
+                    state = state &* 6364136223846793005 &+ 1442695040888963407
+                    let r = Int(state >> 33)
+                    return r % 3 == 0 ? specials[(r / 3) % specials.count] : Float((r % 7) - 3)
+                }
+                let count = g.outputShape.reduce(1, *)
+                var yf = sized(count, Float.self), idxf = [Int](repeating: -1, count: count)
+                maxPool2dForward(g, input: x, output: &yf, indices: &idxf)
+                var yd = sized(count, Double.self), idxd = [Int](repeating: -1, count: count)
+                maxPool2dForward(g, input: x.map { Double($0) }, output: &yd, indices: &idxd)
+                XCTAssertEqual(yf.map(\.bitPattern), yd.map { Float($0).bitPattern }, "\(shape) ceil \(ceil) values")
+                XCTAssertEqual(idxf, idxd, "\(shape) ceil \(ceil) indices")
+            }
+        }
+    }
+
     func testPoolGeometryFollowsPyTorchRules() throws {
         // ceil_mode drops a last window that would start in the right padding:
         // H=5, k=2, s=2, p=1 → ceil((5+2−2)/2)+1 = 4, but (4−1)·2 = 6 >= 5+1 → 3.
