@@ -173,14 +173,15 @@ public func maxPool2dWithIndices(_ input: Tensor, kernel: (Int, Int), stride: (I
                            padding: padding, dilation: dilation, ceilMode: ceilMode)
     }
     let y = Tensor(uninitializedShape: g.outputShape, dtype: input.dtype)
-    var indices = [Int](repeating: 0, count: y.count)
-    func run<T: TensorScalar>(_: T.Type) {
-        indices.withUnsafeMutableBufferPointer { idx in
+    // The kernel writes every index (zero-filling them first cost a pass over 8 bytes per output).
+    let indices = [Int](unsafeUninitializedCapacity: y.count) { idx, count in
+        func run<T: TensorScalar>(_: T.Type) {
             guard let base = idx.baseAddress else { return }   // empty output: nothing to pool
             maxPool2dForward(g, input: input.pointer(T.self), output: y.mutablePointer(T.self), indices: base)
         }
+        if input.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        count = y.count
     }
-    if input.dtype == .float32 { run(Float.self) } else { run(Double.self) }
     let frozen = indices
     let out = record("max_pool2d", [input], y) { c in [maxPool2dScatter(c.grad, frozen, g)] }
     return (out, indices)
