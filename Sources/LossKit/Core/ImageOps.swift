@@ -78,7 +78,7 @@ func conv2dApply(_ xs: [Tensor], _ w: Tensor, _ b: Tensor?, _ g: Conv2dGeometry,
         conv2dForward(g, inputs: xs.map { $0.pointer(T.self) }, weight: w.pointer(T.self), bias: b?.pointer(T.self),
                       outputs: ys.map { $0.mutablePointer(T.self) }, winogradCache: cache)
     }
-    if w.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+    if (xs.first ?? w).dtype == .float32 { run(Float.self) } else { run(Double.self) }
     return zip(xs, ys).map { x, y in
         var inputs = [x, w]
         if let b { inputs.append(b) }
