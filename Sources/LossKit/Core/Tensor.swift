@@ -86,6 +86,9 @@ enum StoragePool {
 
     /// Fresh buffers of this size and more are populated before use, half on each worker.
     static let prefaultBytes = 1 << 20
+    #if os(Linux)
+    private static let pageBytes = Int(sysconf(Int32(_SC_PAGESIZE)))
+    #endif
 
     /// Asks the kernel for all of a fresh buffer's pages at once (`MADV_POPULATE_WRITE`, Linux
     /// 5.14 and later; elsewhere, or when refused, pages come at first touch as before), the two
@@ -97,9 +100,8 @@ enum StoragePool {
     /// 1.48 s (median of 8 alternating runs).
     private static func prefault(_ p: UnsafeMutableRawPointer, _ byteCount: Int) {
         #if os(Linux)
-        guard byteCount >= prefaultBytes else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        guard page > 0 else { return }
+        guard byteCount >= prefaultBytes, pageBytes > 0 else { return }
+        let page = pageBytes
         let start = (Int(bitPattern: p) + page - 1) / page * page
         let pages = (Int(bitPattern: p) + byteCount - start) / page
         guard pages > 0 else { return }
