@@ -217,6 +217,36 @@ final class KernelConvTests: XCTestCase {
         print("conv2d Winograd F(2x2,3x3) vs float64: worst scaled error, float32: winograd \(worstF), gemm \(worstGemmF)")
     }
 
+    /// Each worker carries its own run of tiles through the three steps: any thread count, any
+    /// chunk size gives the same bits (float32 and float64, forward and input gradient, with
+    /// tails and uneven splits: 3 threads over an odd number of strips).
+    func testWinogradGivesTheSameBitsForAnyThreadCountAndChunk() throws {
+        let saved = LossKitRuntime.threads
+        defer { LossKitRuntime.threads = saved }
+        let g = try Conv2dGeometry(input: [2, 18, 21, 19], weight: [20, 18, 3, 3], bias: [20], padding: (1, 1))
+        guard let gd = Winograd23.inputGradientGeometry(g) else { return XCTFail("no input-gradient geometry") }
+        let x = kernelRandom(g.inputShape.reduce(1, *), seed: 990), w = kernelRandom(g.weightShape.reduce(1, *), seed: 991)
+        let b = kernelRandom(20, seed: 992), gy = kernelRandom(g.outputShape.reduce(1, *), seed: 993)
+        func run<T: KernelFloat>(_: T.Type, threads: Int, chunkBytes: Int) -> [UInt64] {
+            LossKitRuntime.threads = threads
+            let xt = x.map { T(Double($0)) }, wt = w.map { T(Double($0)) }, bt = b.map { T(Double($0)) }, gyt = gy.map { T(Double($0)) }
+            var y = sized(g.outputShape.reduce(1, *), T.self), gx = sized(xt.count, T.self)
+            conv2dWinograd(g, input: xt, weight: wt, flipped: false, bias: bt, output: &y, chunkBytes: chunkBytes)
+            conv2dWinograd(gd, input: gyt, weight: wt, flipped: true, bias: nil, output: &gx, chunkBytes: chunkBytes)
+            return (y + gx).map { UInt64(Double($0).bitPattern) }
+        }
+        for (name, one, others) in [
+            ("Float", run(Float.self, threads: 1, chunkBytes: 1 << 20),
+             [(2, 1 << 20), (3, 1 << 20), (1, 16 * 20 * 4 * 16), (2, 16 * 20 * 4 * 16), (3, 1)].map { run(Float.self, threads: $0.0, chunkBytes: $0.1) }),
+            ("Double", run(Double.self, threads: 1, chunkBytes: 1 << 20),
+             [(2, 1 << 20), (3, 16 * 20 * 8 * 8), (2, 1)].map { run(Double.self, threads: $0.0, chunkBytes: $0.1) }),
+        ] {
+            for (i, bits) in others.enumerated() {
+                XCTAssertTrue(bits == one, "\(name) variant \(i): \(zip(bits, one).filter { $0 != $1 }.count) of \(one.count) values differ")
+            }
+        }
+    }
+
     /// A layer's WinogradFilterCache: the same bits as transforming on every call, for the
     /// forward and the input gradient, on first and later calls; a weight of another shape
     /// handed to the same cache is transformed anew, not read from the old entry. Each

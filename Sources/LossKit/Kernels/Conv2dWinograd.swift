@@ -12,10 +12,11 @@ import Foundation
 // written by the input transform straight into the packed strip layout (no packing pass).
 // The transforms work on `Vector.scalarCount` tiles at once, one tile per SIMD lane.
 //
-// Tiles are taken in chunks (bounded scratch: ~2 MB per transformed chunk, so that V and M stay in
-// cache between the steps; with 16 MB chunks the steps ran at memory speed), each chunk's
-// three steps run over both cores. Every output is one fixed sequence of operations whatever
-// the thread count, so results are deterministic like the other conv paths.
+// Each worker thread takes a contiguous run of tiles and carries it through the three steps
+// in chunks (bounded scratch: ~1 MB per transformed chunk and worker, so that V and M stay in
+// cache between the steps; with 16 MB chunks the steps ran at memory speed). Every output is
+// one fixed sequence of operations whatever the thread count, so results are deterministic
+// like the other conv paths.
 //
 // Why F(2×2) and not F(4×4, 3×3) (36 points, a quarter of the multiplications): F(4×4)'s
 // transforms scale by 4, 5, 8 and 1/24, and in float32 its error was 20× the GEMM's (scaled
@@ -213,12 +214,12 @@ public final class WinogradFilterCache: @unchecked Sendable {
 /// `output = conv2d(input, weight, bias)` by F(2×2, 3×3), for `Winograd23.applies(g)`.
 /// With `flipped`, the weight is read as the input gradient's: `w'[k][c][i][j] = weight[c][k][2−i][2−j]`
 /// (`weight` then holds `[g.inChannels, g.outChannels, 3, 3]` as the forward conv stores it).
-/// `chunkBytes` bounds each transformed chunk (V and M); tests lower it to cover several chunks.
+/// `chunkBytes` bounds each worker's transformed chunk (V and M); tests lower it to cover several chunks.
 /// `filters`: the transformed `weight` (for `g` and `flipped`) when the caller has them.
 @_specialize(where T == Float) @_specialize(where T == Double)
 func conv2dWinograd<T: KernelFloat>(
     _ g: Conv2dGeometry, input: UnsafePointer<T>, weight: UnsafePointer<T>, flipped: Bool,
-    bias: UnsafePointer<T>?, output: UnsafeMutablePointer<T>, chunkBytes: Int = 2 << 20,
+    bias: UnsafePointer<T>?, output: UnsafeMutablePointer<T>, chunkBytes: Int = 1 << 20,
     filters: WinogradFilters<T>? = nil
 ) {
     let nr = T.Vector.scalarCount
@@ -236,19 +237,25 @@ func conv2dWinograd<T: KernelFloat>(
 
     let filters = filters ?? WinogradFilters(g, weight: weight, flipped: flipped)
     let packedU = UnsafePointer(filters.base), mPad = filters.mPad, planeStride = filters.planeStride
-    func scratch(_ count: Int) -> (UnsafeMutablePointer<T>, () -> Void) {
-        let bytes = count * MemoryLayout<T>.stride
-        let raw = StoragePool.take(bytes)
-        return (raw.bindMemory(to: T.self, capacity: count), { StoragePool.give(raw, bytes) })
-    }
 
-    // Chunks of tiles, a multiple of nr, sized so that V (16 × C × chunk) and M (16 × K × chunk)
-    // each stay near `chunkBytes`.
-    let perTile = 16 * max(cIn, k) * MemoryLayout<T>.size
-    let chunkTiles = max(nr, min((tiles + nr - 1) / nr * nr, chunkBytes / perTile / nr * nr))
-    let (v, freeV) = scratch(16 * cIn * chunkTiles)
-    let (m, freeM) = scratch(16 * k * chunkTiles)
-    defer { freeV(); freeM() }
+    // Each worker takes a contiguous run of the tiles' `nr`-wide strips and carries it through
+    // all three steps (input transform, the 16 GEMMs, output transform) chunk by chunk, in its
+    // own V and M: no barrier between the steps, and what a step writes is read by the same core.
+    // (Each step split over both cores, the way this was first built, sent half of V and M
+    // across the cores' caches and cost three wake-ups of the other worker per chunk: VGG19's
+    // convs fwd + dx at 224², 2 threads, LossBench `cached`, 264–282 → 247–254 ms; the
+    // perceptual row's warm step 616–682 → 542–572 ms.)
+    // Chunks are a multiple of nr tiles, sized so that V (16 × C × chunk) and M (16 × K × chunk)
+    // each stay near `chunkBytes` per worker (1 and 2 MB: no difference measurable).
+    let totalStrips = (tiles + nr - 1) / nr
+    let workers = 2 * 16 * k * cIn * totalStrips * nr < 1 << 18 ? 1 : min(LossKitRuntime.threads, totalStrips)
+    let perStripBytes = 16 * max(cIn, k) * nr * MemoryLayout<T>.size
+    let chunkStrips = max(1, min((totalStrips + workers - 1) / workers, chunkBytes / perStripBytes))
+    let vCount = 16 * cIn * chunkStrips * nr, mCount = 16 * k * chunkStrips * nr
+    // Scratch taken here, not by the workers: a fresh pool buffer is pre-faulted over the workers.
+    let scratchBytes = workers * (vCount + mCount) * MemoryLayout<T>.stride
+    let scratch = StoragePool.take(scratchBytes).bindMemory(to: T.self, capacity: workers * (vCount + mCount))
+    defer { StoragePool.give(UnsafeMutableRawPointer(scratch), scratchBytes) }
 
     let ph = g.padH, pw = g.padW
     /// Tile t's image, and the first row and column of its 2×2 output block, into at[0..<3].
@@ -273,153 +280,154 @@ func conv2dWinograd<T: KernelFloat>(
         }
         return bits
     }
-    var t0 = 0
-    while t0 < tiles {
-        let count = min(chunkTiles, tiles - t0)
-        let strips = (count + nr - 1) / nr
-        let ld = strips * nr  // columns of each M[ξ]
 
-        // Input transform: strip s of V[ξ], channel c, at v + ((s·16 + ξ)·C + c)·nr: a strip's
-        // 16 points together, so each job writes one contiguous block (and the output transform
-        // below reads one), instead of 16 streams across the whole chunk.
-        let cBlock = 32
-        let cBlocks = chunkCount(cIn, chunkSize: cBlock)
-        parallelChunks(strips * cBlocks) { job in
-            let s = job / cBlocks, cb = job % cBlocks
-            withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * nr) { lane in
-                withUnsafeTemporaryAllocation(of: T.self, capacity: 16 * nr) { dbuf in
-                    let d = dbuf.baseAddress!
-                    // Per lane: image, patch origin row and column (image −1 past the chunk's end).
-                    let lanes = min(nr, count - s * nr)
-                    for l in 0..<nr {
-                        if l >= lanes { lane[3 * l] = -1; continue }
-                        tileOrigin(t0 + s * nr + l, lane.baseAddress! + 3 * l)
-                        lane[3 * l + 1] -= ph
-                        lane[3 * l + 2] -= pw
+    /// Input transform of the strip of tiles from `t0` (`lanes` of them, the rest zero) into
+    /// `v`, the strip's block of V: channel c's point ξ at v + (ξ·C + c)·nr. A strip's 16 points
+    /// together, so that the step writes one contiguous block (and the output transform reads one).
+    @inline(__always) func transformInput(_ t0: Int, lanes: Int, into v: UnsafeMutablePointer<T>,
+                                          _ lane: UnsafeMutablePointer<Int>, _ d: UnsafeMutablePointer<T>) {
+        // Per lane: image, patch origin row and column (image −1 past the chunk's end).
+        for l in 0..<nr {
+            if l >= lanes { lane[3 * l] = -1; continue }
+            tileOrigin(t0 + l, lane + 3 * l)
+            lane[3 * l + 1] -= ph
+            lane[3 * l + 2] -= pw
+        }
+        // Groups of 4 lanes whose patches sit side by side inside one image's rows
+        // (float32 only): gathered by 4 row loads and a 4×4 transpose per patch row.
+        let quadInside = sideBySideQuads(lane, lanes: lanes) { iy0, ix0 in
+            iy0 >= 0 && iy0 + 4 <= h && ix0 >= 0 && ix0 + 10 <= w
+        }
+        for c in 0..<cIn {
+            for l in 0..<nr {
+                if (quadInside >> (l / 4)) & 1 != 0 {
+                    if l % 4 == 0 {
+                        winogradGatherQuad(input + (lane[3 * l] * cIn + c) * h * w + lane[3 * l + 1] * w + lane[3 * l + 2],
+                                           rowStride: w, into: d + l, laneStride: nr)
                     }
-                    // Groups of 4 lanes whose patches sit side by side inside one image's rows
-                    // (float32 only): gathered by 4 row loads and a 4×4 transpose per patch row.
-                    let quadInside = sideBySideQuads(lane.baseAddress!, lanes: lanes) { iy0, ix0 in
-                        iy0 >= 0 && iy0 + 4 <= h && ix0 >= 0 && ix0 + 10 <= w
+                    continue
+                }
+                let n = lane[3 * l]
+                if n < 0 {
+                    for p in 0..<16 { d[p * nr + l] = 0 }
+                    continue
+                }
+                let iy0 = lane[3 * l + 1], ix0 = lane[3 * l + 2]
+                let plane = input + (n * cIn + c) * h * w
+                if iy0 >= 0 && iy0 + 4 <= h && ix0 >= 0 && ix0 + 4 <= w {
+                    for i in 0..<4 {
+                        let row = plane + (iy0 + i) * w + ix0
+                        for j in 0..<4 { d[(i * 4 + j) * nr + l] = row[j] }
                     }
-                    for c in (cb * cBlock)..<min(cIn, cb * cBlock + cBlock) {
-                        for l in 0..<nr {
-                            if (quadInside >> (l / 4)) & 1 != 0 {
-                                if l % 4 == 0 {
-                                    winogradGatherQuad(input + (lane[3 * l] * cIn + c) * h * w + lane[3 * l + 1] * w + lane[3 * l + 2],
-                                                       rowStride: w, into: d + l, laneStride: nr)
-                                }
-                                continue
-                            }
-                            let n = lane[3 * l]
-                            if n < 0 {
-                                for p in 0..<16 { d[p * nr + l] = 0 }
-                                continue
-                            }
-                            let iy0 = lane[3 * l + 1], ix0 = lane[3 * l + 2]
-                            let plane = input + (n * cIn + c) * h * w
-                            if iy0 >= 0 && iy0 + 4 <= h && ix0 >= 0 && ix0 + 4 <= w {
-                                for i in 0..<4 {
-                                    let row = plane + (iy0 + i) * w + ix0
-                                    for j in 0..<4 { d[(i * 4 + j) * nr + l] = row[j] }
-                                }
-                            } else {
-                                for i in 0..<4 {
-                                    let iy = iy0 + i
-                                    let inside = iy >= 0 && iy < h
-                                    for j in 0..<4 {
-                                        let ix = ix0 + j
-                                        d[(i * 4 + j) * nr + l] = inside && ix >= 0 && ix < w ? plane[iy * w + ix] : 0
-                                    }
-                                }
-                            }
-                        }
-                        // Bᵀ·d down the columns, then ·B along the rows.
+                } else {
+                    for i in 0..<4 {
+                        let iy = iy0 + i
+                        let inside = iy >= 0 && iy < h
                         for j in 0..<4 {
-                            var col = (loadVector(d + j * nr), loadVector(d + (4 + j) * nr),
-                                       loadVector(d + (8 + j) * nr), loadVector(d + (12 + j) * nr))
-                            Winograd23.inputRows(&col)
-                            storeVector(col.0, d + j * nr); storeVector(col.1, d + (4 + j) * nr)
-                            storeVector(col.2, d + (8 + j) * nr); storeVector(col.3, d + (12 + j) * nr)
-                        }
-                        let step = cIn * nr  // from point ξ to ξ + 1
-                        for i in 0..<4 {
-                            let r = d + i * 4 * nr
-                            var row = (loadVector(r), loadVector(r + nr), loadVector(r + 2 * nr), loadVector(r + 3 * nr))
-                            Winograd23.inputRows(&row)
-                            let dst = v + ((s * 16 + i * 4) * cIn + c) * nr
-                            storeVector(row.0, dst); storeVector(row.1, dst + step)
-                            storeVector(row.2, dst + 2 * step); storeVector(row.3, dst + 3 * step)
+                            let ix = ix0 + j
+                            d[(i * 4 + j) * nr + l] = inside && ix >= 0 && ix < w ? plane[iy * w + ix] : 0
                         }
                     }
                 }
             }
-        }
-
-        // 16 GEMMs: M[ξ] (K × ld) = U[ξ] · V[ξ], M laid out like V: strip s of M[ξ], output
-        // channel o, at m + ((s·16 + ξ)·K + o)·nr.
-        let grid = gemmTileGrid(count: 16, m: k, n: ld)
-        let perPoint = grid.rowTiles * grid.colTiles
-        forEachGemmTile(16 * perPoint, work: 16 * k * ld * cIn, tileShape: (grid.rows, grid.cols, cIn), T.self) { t, space in
-            let xi = t / perPoint
-            let i0 = ((t % perPoint) / grid.colTiles) * grid.rows
-            let j0 = (t % grid.colTiles) * grid.cols
-            gemmTile(m: min(grid.rows, k - i0), n: min(grid.cols, ld - j0), k: cIn, alpha: 1,
-                     a: PrepackedA(base: packedU + xi * planeStride, mPad: mPad), i0: i0,
-                     b: PrepackedB(base: v + xi * cIn * nr, stripStride: 16 * cIn * nr), j0: j0,
-                     beta: 0, c: m + (j0 / nr * 16 + xi) * k * nr + i0 * nr, ldc: nr, space: space,
-                     cStripStride: 16 * k * nr)
-        }
-
-        // Output transform: Aᵀ·M·A per (output channel, strip), cropped to the output.
-        let oBlock = 8
-        let oBlocks = chunkCount(k, chunkSize: oBlock)
-        parallelChunks(strips * oBlocks) { job in
-            let s = job / oBlocks, ob = job % oBlocks
-            withUnsafeTemporaryAllocation(of: T.self, capacity: 8 * nr) { tbuf in
-              withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * nr) { tileAt in
-                let tb = tbuf.baseAddress!
-                // Per lane: image, first output row and column; groups of 4 lanes whose 2×2
-                // blocks sit side by side inside the output (float32: two interleaving stores per row).
-                let lanes = min(nr, count - s * nr)
-                for l in 0..<lanes { tileOrigin(t0 + s * nr + l, tileAt.baseAddress! + 3 * l) }
-                let quadInside = sideBySideQuads(tileAt.baseAddress!, lanes: lanes) { oy0, ox0 in oy0 + 2 <= oh && ox0 + 8 <= ow }
-                for o in (ob * oBlock)..<min(k, ob * oBlock + oBlock) {
-                    let base = m + (s * 16 * k + o) * nr
-                    let step = k * nr  // from point ξ to ξ + 1
-                    // Aᵀ down the columns: tb[i][b], i < 2, b < 4.
-                    for b in 0..<4 {
-                        let y = Winograd23.outputRows(loadVector(base + b * step), loadVector(base + (4 + b) * step),
-                                                      loadVector(base + (8 + b) * step), loadVector(base + (12 + b) * step))
-                        storeVector(y.0, tb + b * nr); storeVector(y.1, tb + (4 + b) * nr)
-                    }
-                    let bv = T.Vector(repeating: bias?[o] ?? 0)
-                    for i in 0..<2 {
-                        let r = tb + i * 4 * nr
-                        let y = Winograd23.outputRows(loadVector(r), loadVector(r + nr), loadVector(r + 2 * nr), loadVector(r + 3 * nr))
-                        // The row's first two slots (read above) take its two results.
-                        storeVector(y.0 + bv, r); storeVector(y.1 + bv, r + nr)
-                    }
-                    for l in 0..<lanes {
-                        let n = tileAt[3 * l], oy0 = tileAt[3 * l + 1], ox0 = tileAt[3 * l + 2]
-                        let plane = output + (n * k + o) * oh * ow
-                        if (quadInside >> (l / 4)) & 1 != 0 {
-                            if l % 4 == 0 {
-                                winogradScatterQuad(tb + l, laneStride: nr, into: plane + oy0 * ow + ox0, rowStride: ow)
-                            }
-                            continue
-                        }
-                        for i in 0..<min(2, oh - oy0) {
-                            let row = plane + (oy0 + i) * ow + ox0
-                            let r = tb + i * 4 * nr
-                            for j in 0..<min(2, ow - ox0) { row[j] = r[j * nr + l] }
-                        }
-                    }
-                }
-              }
+            // Bᵀ·d down the columns, then ·B along the rows.
+            for j in 0..<4 {
+                var col = (loadVector(d + j * nr), loadVector(d + (4 + j) * nr),
+                           loadVector(d + (8 + j) * nr), loadVector(d + (12 + j) * nr))
+                Winograd23.inputRows(&col)
+                storeVector(col.0, d + j * nr); storeVector(col.1, d + (4 + j) * nr)
+                storeVector(col.2, d + (8 + j) * nr); storeVector(col.3, d + (12 + j) * nr)
+            }
+            let step = cIn * nr  // from point ξ to ξ + 1
+            for i in 0..<4 {
+                let r = d + i * 4 * nr
+                var row = (loadVector(r), loadVector(r + nr), loadVector(r + 2 * nr), loadVector(r + 3 * nr))
+                Winograd23.inputRows(&row)
+                let dst = v + (i * 4 * cIn + c) * nr
+                storeVector(row.0, dst); storeVector(row.1, dst + step)
+                storeVector(row.2, dst + 2 * step); storeVector(row.3, dst + 3 * step)
             }
         }
-        t0 += count
+    }
+
+    /// Output transform Aᵀ·M·A of the strip of tiles from `t0` (`lanes` of them), from `mStrip`
+    /// (output channel o's point ξ at mStrip + (ξ·K + o)·nr), cropped to the output.
+    @inline(__always) func transformOutput(_ t0: Int, lanes: Int, from mStrip: UnsafePointer<T>,
+                                           _ tileAt: UnsafeMutablePointer<Int>, _ tb: UnsafeMutablePointer<T>) {
+        // Per lane: image, first output row and column; groups of 4 lanes whose 2×2
+        // blocks sit side by side inside the output (float32: two interleaving stores per row).
+        for l in 0..<lanes { tileOrigin(t0 + l, tileAt + 3 * l) }
+        let quadInside = sideBySideQuads(tileAt, lanes: lanes) { oy0, ox0 in oy0 + 2 <= oh && ox0 + 8 <= ow }
+        let step = k * nr  // from point ξ to ξ + 1
+        for o in 0..<k {
+            let base = mStrip + o * nr
+            // Aᵀ down the columns: tb[i][b], i < 2, b < 4.
+            for b in 0..<4 {
+                let y = Winograd23.outputRows(loadVector(base + b * step), loadVector(base + (4 + b) * step),
+                                              loadVector(base + (8 + b) * step), loadVector(base + (12 + b) * step))
+                storeVector(y.0, tb + b * nr); storeVector(y.1, tb + (4 + b) * nr)
+            }
+            let bv = T.Vector(repeating: bias?[o] ?? 0)
+            for i in 0..<2 {
+                let r = tb + i * 4 * nr
+                let y = Winograd23.outputRows(loadVector(r), loadVector(r + nr), loadVector(r + 2 * nr), loadVector(r + 3 * nr))
+                // The row's first two slots (read above) take its two results.
+                storeVector(y.0 + bv, r); storeVector(y.1 + bv, r + nr)
+            }
+            for l in 0..<lanes {
+                let n = tileAt[3 * l], oy0 = tileAt[3 * l + 1], ox0 = tileAt[3 * l + 2]
+                let plane = output + (n * k + o) * oh * ow
+                if (quadInside >> (l / 4)) & 1 != 0 {
+                    if l % 4 == 0 {
+                        winogradScatterQuad(tb + l, laneStride: nr, into: plane + oy0 * ow + ox0, rowStride: ow)
+                    }
+                    continue
+                }
+                for i in 0..<min(2, oh - oy0) {
+                    let row = plane + (oy0 + i) * ow + ox0
+                    let r = tb + i * 4 * nr
+                    for j in 0..<min(2, ow - ox0) { row[j] = r[j * nr + l] }
+                }
+            }
+        }
+    }
+
+    parallelChunks(workers) { wk in
+        let v = scratch + wk * (vCount + mCount), m = v + vCount
+        let space = GemmWorkspace<T>(m: k, n: chunkStrips * nr, k: cIn)
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * nr) { laneBuf in
+          withUnsafeTemporaryAllocation(of: T.self, capacity: 16 * nr) { dBuf in
+            let lane = laneBuf.baseAddress!, d = dBuf.baseAddress!
+            var s0 = totalStrips * wk / workers
+            let sEnd = totalStrips * (wk + 1) / workers
+            while s0 < sEnd {
+                let strips = min(chunkStrips, sEnd - s0)
+                let ld = strips * nr  // columns of each M[ξ]
+                for s in 0..<strips {
+                    let t = (s0 + s) * nr
+                    transformInput(t, lanes: min(nr, tiles - t), into: v + s * 16 * cIn * nr, lane, d)
+                }
+                // 16 GEMMs: M[ξ] (K × ld) = U[ξ] · V[ξ], M laid out like V: strip s of M[ξ], output
+                // channel o, at m + ((s·16 + ξ)·K + o)·nr. Columns in blocks of at most nc.
+                for xi in 0..<16 {
+                    var j0 = 0
+                    while j0 < ld {
+                        gemmTile(m: k, n: min(GemmBlocking.nc, ld - j0), k: cIn, alpha: 1,
+                                 a: PrepackedA(base: packedU + xi * planeStride, mPad: mPad), i0: 0,
+                                 b: PrepackedB(base: v + xi * cIn * nr, stripStride: 16 * cIn * nr), j0: j0,
+                                 beta: 0, c: m + (j0 / nr * 16 + xi) * k * nr, ldc: nr, space: space,
+                                 cStripStride: 16 * k * nr)
+                        j0 += GemmBlocking.nc
+                    }
+                }
+                for s in 0..<strips {
+                    let t = (s0 + s) * nr
+                    transformOutput(t, lanes: min(nr, tiles - t), from: m + s * 16 * k * nr, lane, d)
+                }
+                s0 += strips
+            }
+          }
+        }
     }
 }
 
