@@ -38,6 +38,9 @@ struct EvalRun {
 
     func run() throws -> EvalReport {
         compute.applyRuntime()
+        // A network layer keeps its transformed filters from the first evaluation when more
+        // follow (`--repeat`), else only for a layer used twice within the one evaluation.
+        LossKitRuntime.filterCacheKeepsFromUse = repeats > 1 ? 1 : 2
         let loadStart = DispatchTime.now().uptimeNanoseconds
         let (config, arrays) = try inputOptions.load()
         let program: LossProgram

@@ -250,34 +250,44 @@ final class KernelConvTests: XCTestCase {
     /// A layer's WinogradFilterCache: the same bits as transforming on every call, for the
     /// forward and the input gradient, on first and later calls; a weight of another shape
     /// handed to the same cache is transformed anew, not read from the old entry. Each
-    /// orientation is kept from its second use.
+    /// orientation is kept from the use `LossKitRuntime.filterCacheKeepsFromUse` says: the first
+    /// or the second.
     func testWinogradFilterCacheGivesTheSameBits() throws {
-        let cache = WinogradFilterCache()
-        for (ci, shape) in [([1, 20, 11, 9], [24, 20]), ([2, 16, 7, 8], [16, 16]), ([1, 20, 11, 9], [24, 20])].enumerated() {
-            let g = try Conv2dGeometry(input: shape.0, weight: shape.1 + [3, 3], padding: (1, 1))
-            let x = kernelRandom(g.inputShape.reduce(1, *), seed: UInt64(950 + ci)).map { Float($0) }
-            let w = kernelRandom(g.weightShape.reduce(1, *), seed: UInt64(960 + ci)).map { Float($0) }
-            let gy = kernelRandom(g.outputShape.reduce(1, *), seed: UInt64(970 + ci)).map { Float($0) }
-            var y0 = sized(gy.count, Float.self), gx0 = sized(x.count, Float.self)
-            conv2dForward(g, input: x, weight: w, bias: nil, output: &y0, algorithm: .winograd)
-            conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx0, algorithm: .winograd)
-            for call in 0..<3 {
-                var y = sized(gy.count, Float.self), gx = sized(x.count, Float.self)
-                conv2dForward(g, input: x, weight: w, bias: nil, output: &y, algorithm: .winograd, winogradCache: cache)
-                conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx, algorithm: .winograd, winogradCache: cache)
-                XCTAssertEqual(y.map(\.bitPattern), y0.map(\.bitPattern), "case \(ci) call \(call) forward")
-                XCTAssertEqual(gx.map(\.bitPattern), gx0.map(\.bitPattern), "case \(ci) call \(call) input gradient")
-                // Case 2 repeats case 0's shape, whose filters were made once already.
-                XCTAssertEqual(cache.holds(g, flipped: false, Float.self), call > 0 || ci == 2, "case \(ci) call \(call) forward kept")
-                XCTAssertEqual(cache.holds(g, flipped: true, Float.self), call > 0 || ci == 2, "case \(ci) call \(call) input gradient kept")
+        let saved = LossKitRuntime.filterCacheKeepsFromUse
+        defer { LossKitRuntime.filterCacheKeepsFromUse = saved }
+        for keepFrom in [1, 2] {
+            LossKitRuntime.filterCacheKeepsFromUse = keepFrom
+            let cache = WinogradFilterCache()
+            for (ci, shape) in [([1, 20, 11, 9], [24, 20]), ([2, 16, 7, 8], [16, 16]), ([1, 20, 11, 9], [24, 20])].enumerated() {
+                let g = try Conv2dGeometry(input: shape.0, weight: shape.1 + [3, 3], padding: (1, 1))
+                let x = kernelRandom(g.inputShape.reduce(1, *), seed: UInt64(950 + ci)).map { Float($0) }
+                let w = kernelRandom(g.weightShape.reduce(1, *), seed: UInt64(960 + ci)).map { Float($0) }
+                let gy = kernelRandom(g.outputShape.reduce(1, *), seed: UInt64(970 + ci)).map { Float($0) }
+                var y0 = sized(gy.count, Float.self), gx0 = sized(x.count, Float.self)
+                conv2dForward(g, input: x, weight: w, bias: nil, output: &y0, algorithm: .winograd)
+                conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx0, algorithm: .winograd)
+                for call in 0..<3 {
+                    var y = sized(gy.count, Float.self), gx = sized(x.count, Float.self)
+                    conv2dForward(g, input: x, weight: w, bias: nil, output: &y, algorithm: .winograd, winogradCache: cache)
+                    conv2dBackwardInput(g, gradOutput: gy, weight: w, gradInput: &gx, algorithm: .winograd, winogradCache: cache)
+                    XCTAssertEqual(y.map(\.bitPattern), y0.map(\.bitPattern), "case \(ci) call \(call) forward")
+                    XCTAssertEqual(gx.map(\.bitPattern), gx0.map(\.bitPattern), "case \(ci) call \(call) input gradient")
+                    // Case 2 repeats case 0's shape, whose filters were made once already.
+                    let kept = keepFrom == 1 || call > 0 || ci == 2
+                    XCTAssertEqual(cache.holds(g, flipped: false, Float.self), kept, "keep from \(keepFrom): case \(ci) call \(call) forward kept")
+                    XCTAssertEqual(cache.holds(g, flipped: true, Float.self), kept, "keep from \(keepFrom): case \(ci) call \(call) input gradient kept")
+                }
             }
         }
     }
 
     /// Several inputs in one call (a network layer's prediction and target): each output has
     /// the bits of its own one-input call, on the Winograd, GEMM and direct paths, and the call
-    /// is one use of the filter cache (kept from the second).
+    /// is one use of the filter cache (kept from the second, when so set).
     func testConvOfSeveralInputsGivesEachInputsBits() throws {
+        let saved = LossKitRuntime.filterCacheKeepsFromUse
+        defer { LossKitRuntime.filterCacheKeepsFromUse = saved }
+        LossKitRuntime.filterCacheKeepsFromUse = 2
         for (ci, shapes) in [([2, 20, 9, 13], [24, 20]), ([1, 2, 9, 13], [24, 2]), ([1, 16, 6, 5], [2, 16])].enumerated() {
             let g = try Conv2dGeometry(input: shapes.0, weight: shapes.1 + [3, 3], padding: (1, 1))
             let xs = (0..<3).map { kernelRandom(g.inputShape.reduce(1, *), seed: UInt64(990 + 10 * ci + $0)).map { Float($0) } }

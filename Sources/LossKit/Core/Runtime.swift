@@ -6,6 +6,14 @@ public enum LossKitRuntime {
     /// work is cut into chunks by problem size alone and partial results are combined
     /// in chunk order, so any thread count gives bit-identical output.
     nonisolated(unsafe) public static var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// The use from which a network layer keeps its transformed convolution filters
+    /// (`WinogradFilterCache`; a use is one kernel call, which may cover the prediction and the
+    /// target together). 1, the default, keeps them from the first evaluation on, so that in a
+    /// loop of evaluations every one after the first is warm. 2 keeps them only for a layer used
+    /// again, so that a single evaluation does not fill memory it never reads again (~280 MB of
+    /// fresh pages for VGG19's two orientations): `losscli eval` without `--repeat`, and `check`.
+    /// Results never depend on it (kept or not, the filters are the same bits).
+    nonisolated(unsafe) public static var filterCacheKeepsFromUse: Int = 1
 }
 
 /// Runs `body(chunkIndex)` for `0..<chunks` on up to `LossKitRuntime.threads` threads.

@@ -172,18 +172,21 @@ final class WinogradFilters<T: KernelFloat> {
 /// dtype). Handing the same cache a different weight is the caller's error the cache cannot
 /// see, except by shape: an entry whose shape or dtype differs is rebuilt.
 ///
-/// Each orientation is kept from its second use on; a use is one kernel call, which may cover
-/// several inputs (`conv2dForward(inputs:)`: the network layer runs the prediction and the
-/// target through one call). A one-shot `losscli eval` thus transforms every filter once into
-/// pooled scratch that the next layer of the same shape reuses, instead of keeping ~280 MB of
-/// fresh pages for VGG19 that it never reads again (perf, cold perceptual eval: the filter
-/// caches' page faults were ~10 % of the process's CPU time); a repeated evaluation has all of
-/// them kept from its second step.
+/// Each orientation is kept from its use number `LossKitRuntime.filterCacheKeepsFromUse` on; a
+/// use is one kernel call, which may cover several inputs (`conv2dForward(inputs:)`: the
+/// network layer runs the prediction and the target through one call). From the first use (the
+/// default), a loop of evaluations is warm from its second step; kept from the second step
+/// instead, that step paid the transform and the fresh pages again (`eval --repeat` of the
+/// VGG19 perceptual row: step 2 ~700 ms against ~450 for step 3 on). From the second use (a
+/// one-shot `losscli eval`), every filter is transformed once into pooled scratch that the
+/// next layer of the same shape reuses, instead of keeping ~280 MB of fresh pages for VGG19
+/// that the process never reads again (perf, cold perceptual eval: the filter caches' page
+/// faults were ~10 % of the process's CPU time).
 public final class WinogradFilterCache: @unchecked Sendable {
     private let lock = NSLock()
     private var entries: [(flipped: Bool, shape: [Int], filters: AnyObject)] = []
-    /// Orientations, shapes and dtypes made once and not kept.
-    private var usedOnce: Set<String> = []
+    /// Uses so far of each orientation, shape and dtype.
+    private var uses: [String: Int] = [:]
 
     public init() {}
 
@@ -196,7 +199,10 @@ public final class WinogradFilterCache: @unchecked Sendable {
             return f
         }
         let f = WinogradFilters(g, weight: weight, flipped: flipped)
-        if usedOnce.insert("\(flipped) \(shape) \(T.self)").inserted { return f }
+        let key = "\(flipped) \(shape) \(T.self)"
+        let use = (uses[key] ?? 0) + 1
+        uses[key] = use
+        if use < LossKitRuntime.filterCacheKeepsFromUse { return f }
         entries.removeAll { $0.flipped == flipped && ($0.shape != shape || $0.filters is WinogradFilters<T>) }
         entries.append((flipped, shape, f))
         return f
