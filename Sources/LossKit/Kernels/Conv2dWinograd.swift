@@ -254,7 +254,7 @@ func conv2dWinograd<T: KernelFloat>(
     // Chunks are a multiple of nr tiles, sized so that V (16 × C × chunk) and M (16 × K × chunk)
     // each stay near `chunkBytes` per worker (1 and 2 MB: no difference measurable).
     let totalStrips = (tiles + nr - 1) / nr
-    let workers = 2 * 16 * k * cIn * totalStrips * nr < 1 << 18 ? 1 : min(LossKitRuntime.threads, totalStrips)
+    let workers = gemmWorkers(work: 16 * k * cIn * totalStrips * nr, units: totalStrips)
     let perStripBytes = 16 * max(cIn, k) * nr * MemoryLayout<T>.size
     let chunkStrips = max(1, min((totalStrips + workers - 1) / workers, chunkBytes / perStripBytes))
     let vCount = 16 * cIn * chunkStrips * nr, mCount = 16 * k * chunkStrips * nr

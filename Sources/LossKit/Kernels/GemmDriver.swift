@@ -191,18 +191,26 @@ final class GemmWorkspace<Scalar: KernelFloat> {
 /// Runs `body(tile, workspace)` for every tile in `0..<tiles`, spread over the worker threads.
 ///
 /// Which worker runs a tile never changes a result (each tile is written by one call), so the
-/// worker count may follow `LossKitRuntime.threads`; `work` (flops) keeps tiny problems on the
-/// calling thread.
+/// worker count may follow `LossKitRuntime.threads`; `work` (multiply-adds) keeps tiny problems
+/// on the calling thread (`gemmWorkers`).
 func forEachGemmTile<Scalar: KernelFloat>(
     _ tiles: Int, work: Int, tileShape: (m: Int, n: Int, k: Int), _: Scalar.Type,
     _ body: (Int, GemmWorkspace<Scalar>) -> Void
 ) {
     if tiles <= 0 { return }
-    let workers = work < 1 << 18 ? 1 : min(LossKitRuntime.threads, tiles)
+    let workers = gemmWorkers(work: work, units: tiles)
     parallelChunks(workers) { w in
         let space = GemmWorkspace<Scalar>(m: tileShape.m, n: tileShape.n, k: tileShape.k)
         for t in (tiles * w / workers)..<(tiles * (w + 1) / workers) { body(t, space) }
     }
+}
+
+/// Worker threads for GEMM work of `work` multiply-adds in `units` independent pieces: one for
+/// tiny problems (waking a second thread costs more than it saves), else up to
+/// `LossKitRuntime.threads`, at most one per piece.
+@inline(__always)
+func gemmWorkers(work: Int, units: Int) -> Int {
+    work < 1 << 18 ? 1 : min(LossKitRuntime.threads, units)
 }
 
 /// One output tile: `C[0..<m, 0..<n] = alpha · A(i0.., :) · B(:, j0..) + beta · C`, with
