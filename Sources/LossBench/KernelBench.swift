@@ -84,7 +84,7 @@ enum KernelBench {
 
     /// The convolutions of VGG19's features[:35] on a (1,3,224,224) image (PerceptualLoss's
     /// default layers): forward and input gradient per distinct shape, float32, with the
-    /// implicit-im2col GEMM, with Winograd (F(2×2, 3×3) forward, F(4×4, 3×3) input gradient), as `.automatic` picks, and as
+    /// implicit-im2col GEMM, with Winograd F(2×2, 3×3), as `.automatic` picks, and as
     /// `.automatic` with a network layer's WinogradFilterCache (filters transformed once), and the
     /// time of the whole set (weighted by how many layers have each shape) for each; the
     /// difference of the last two is the filter transforms' cost per step. GFLOP/s count

@@ -19,8 +19,8 @@
 // computed by one tile (see GemmDriver.swift). When the GEMM would have at most 3 rows
 // (depthwise, single filters, few input channels for the input gradient) the forward and
 // input gradient run as direct row loops instead (Conv2dDirect.swift); 3×3 stride-1 convolutions
-// with at least 16 channels each side run by Winograd's F(2×2, 3×3) forward and F(4×4, 3×3) input gradient
-// (Conv2dWinograd.swift: 16 multiplications per 2×2 outputs instead of 36, 36 per 4×4 instead of 144; not bit-equal to this path, which
+// with at least 16 channels each side run by Winograd's F(2×2, 3×3), forward and input gradient
+// (Conv2dWinograd.swift: 16 multiplications per 2×2 outputs instead of 36, not bit-equal to this path, which
 // stays the reference as `Conv2dAlgorithm.gemm`). Known slow corners:
 // the weight gradient of such groups still fills 6-row micro-tiles mostly with padding; the
 // input gradient of a strided conv multiplies through the (stride²−1)/stride² structural
@@ -54,15 +54,12 @@ public func conv2dForward<T: KernelFloat>(
     bias: UnsafePointer<T>?, outputs: [UnsafeMutablePointer<T>],
     algorithm: Conv2dAlgorithm = .automatic, winogradCache: WinogradFilterCache? = nil
 ) {
-    if (algorithm == .winograd || (algorithm == .automatic && Winograd.preferred(
+    if (algorithm == .winograd || (algorithm == .automatic && Winograd23.preferred(
             inChannels: g.inChannels, outChannels: g.outChannels, outHeight: g.outHeight, outWidth: g.outWidth)))
-        && Winograd.applies(g) {
-        // F(2×2) for the forward, F(4×4) for the input gradient: Conv2dWinograd.swift says why.
-        let filters = winogradCache?.filters(g, weight: weight, flipped: false, variant: Winograd23.self)
-            ?? WinogradFilters(g, weight: weight, flipped: false, variant: Winograd23.self)
+        && Winograd23.applies(g) {
+        let filters = winogradCache?.filters(g, weight: weight, flipped: false) ?? WinogradFilters(g, weight: weight, flipped: false)
         for (input, output) in zip(inputs, outputs) {
-            conv2dWinograd(g, input: input, weight: weight, flipped: false, bias: bias, output: output,
-                           variant: Winograd23.self, filters: filters)
+            conv2dWinograd(g, input: input, weight: weight, flipped: false, bias: bias, output: output, filters: filters)
         }
         return
     }
@@ -129,11 +126,11 @@ public func conv2dBackwardInput<T: KernelFloat>(
     gradInput: UnsafeMutablePointer<T>, algorithm: Conv2dAlgorithm = .automatic,
     winogradCache: WinogradFilterCache? = nil
 ) {
-    if algorithm == .winograd || (algorithm == .automatic && Winograd.preferred(
+    if algorithm == .winograd || (algorithm == .automatic && Winograd23.preferred(
             inChannels: g.outChannels, outChannels: g.inChannels, outHeight: g.height, outWidth: g.width)),
-       let gd = Winograd.inputGradientGeometry(g) {
-        conv2dWinograd(gd, input: gradOutput, weight: weight, flipped: true, bias: nil, output: gradInput, variant: Winograd43.self,
-                       filters: winogradCache?.filters(gd, weight: weight, flipped: true, variant: Winograd43.self))
+       let gd = Winograd23.inputGradientGeometry(g) {
+        conv2dWinograd(gd, input: gradOutput, weight: weight, flipped: true, bias: nil, output: gradInput,
+                       filters: winogradCache?.filters(gd, weight: weight, flipped: true))
         return
     }
     let cg = g.groupInChannels

@@ -18,8 +18,8 @@ public enum Conv2dAlgorithm: Sendable {
     case gemm
     /// Row loops (Conv2dDirect.swift).
     case direct
-    /// Winograd (Conv2dWinograd.swift: F(2×2, 3×3) forward, F(4×4, 3×3) input gradient) where
-    /// `Winograd.applies`, else `.automatic`. `.automatic` picks it for such convolutions when `Winograd.preferred`.
+    /// Winograd F(2×2, 3×3) (Conv2dWinograd.swift) where `Winograd23.applies`, else `.automatic`.
+    /// `.automatic` picks it for such convolutions when `Winograd23.preferred`.
     case winograd
 
     /// GEMM rows up to which `.automatic` picks `.direct`. Measured with LossBench
