@@ -18,11 +18,17 @@ import Foundation
 // one fixed sequence of operations whatever the thread count, so results are deterministic
 // like the other conv paths.
 //
-// Why F(2×2) and not F(4×4, 3×3) (36 points, a quarter of the multiplications): F(4×4)'s
-// transforms scale by 4, 5, 8 and 1/24, and in float32 its error was 20× the GEMM's (scaled
-// error 2.1e-4 against 1.0e-5 in `testWinogradMatchesDirect`), which through VGG19 put the
-// perceptual loss's input gradient 4e-3 away from MMagic's (the fixtures allow 1e-4). F(2×2)'s
-// transforms are additions and halvings, exact or nearly so.
+// Why F(2×2) and not F(4×4, 3×3) (36 points, a quarter of the multiplications), twice tried
+// (docs/speed.md, Sessions 5 and 9). In the forward, a conv's rounding decides the
+// discontinuous parts of a loss downstream — the sign of an l1 difference, a ReLU's mask — and
+// the perceptual fixtures hold near-ties that only a forward about as accurate as the direct
+// conv resolves as MMagic's float32 does: with F(4×4) forwards (points 0, ±1, ±2, or 0, ±1, ½,
+// −2, whose float32 error per layer is 4–7× F(2×2)'s), single elements flipped and three
+// fixtures' input gradients landed 1e-3 to 4e-3 from MMagic's (allowed: 1e-4). F(2×2)'s
+// transforms are additions and halvings, and every fixture holds. The input gradient is
+// linear, so F(4×4) there stays within its own ~1e-6 error; it was built for it alone
+// (Session 9) and reverted: the warm step ~30 ms faster, a one-shot eval ~90 ms slower, the
+// kept filters 2.25× larger (peak RSS of the `--repeat` row 686 → 876 MiB).
 // The implicit-im2col GEMM (Conv2d.swift) stays the reference path: `Conv2dAlgorithm.gemm`.
 
 /// F(2×2, 3×3): output tile 2×2, input patch 4×4, 16 transform points.
