@@ -1,5 +1,5 @@
 import XCTest
-import LossKit
+@testable import LossKit
 
 /// GEMM against torch (fixtures/kernels/gemm.json) and against a float64 triple loop on
 /// sizes that cross every block boundary (mr 6, nr 16/8, kc 256, mc 96, nc 256).
@@ -41,6 +41,8 @@ final class KernelGemmTests: XCTestCase {
             (100, 270, 300, false, false, 1, 0), (97, 257, 257, true, false, 0.5, 1),
             (13, 17, 513, false, true, -1, 2), (193, 31, 7, true, true, 2, -0.5), (1, 300, 1, false, false, 1, 0),
             (200, 800, 20, false, true, 1, 0.5),  // tiles of 2 row blocks (96 + 96, then 8 rows)
+            (20, 37, 9000, false, true, 1, 0.5),  // deep: split along k (GemmDepthSplit), a short last part
+            (13, 40, 8192, true, false, -1, 0),   // deep, exactly two parts
         ]
         for (ci, (m, n, k, ta, tb, alpha, beta)) in cases.enumerated() {
             let lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 3, ldc = n + 3
@@ -82,6 +84,20 @@ final class KernelGemmTests: XCTestCase {
         }
         XCTAssertEqual(outs[0].map(\.bitPattern), outs[1].map(\.bitPattern))
         XCTAssertEqual(outs[0].map(\.bitPattern), outs[2].map(\.bitPattern))
+        // A deep product split along k (GemmDepthSplit): the same bits too.
+        let (dm, dn, dk) = (30, 20, 9000)
+        XCTAssertGreaterThan(GemmDepthSplit.parts(batch: 2, m: dm, n: dn, k: dk), 1)
+        let da = kernelRandom(2 * dm * dk, seed: 3).map { Float($0) }, db = kernelRandom(2 * dk * dn, seed: 4).map { Float($0) }
+        var deep: [[Float]] = []
+        for t in [1, 2, 5] {
+            LossKitRuntime.threads = t
+            var c = [Float](repeating: 0, count: 2 * dm * dn)
+            gemmBatched(batch: 2, transA: false, transB: true, m: dm, n: dn, k: dk, alpha: 1, a: da, lda: dk, strideA: dm * dk,
+                        b: db, ldb: dk, strideB: dk * dn, beta: 0, c: &c, ldc: dn, strideC: dm * dn)
+            deep.append(c)
+        }
+        XCTAssertEqual(deep[0].map(\.bitPattern), deep[1].map(\.bitPattern))
+        XCTAssertEqual(deep[0].map(\.bitPattern), deep[2].map(\.bitPattern))
     }
 
     func testGemmGeometry() throws {
