@@ -87,6 +87,8 @@ final class KernelGemmTests: XCTestCase {
         // A deep product split along k (GemmDepthSplit): the same bits too.
         let (dm, dn, dk) = (30, 20, 9000)
         XCTAssertGreaterThan(GemmDepthSplit.parts(batch: 2, m: dm, n: dn, k: dk), 1)
+        XCTAssertEqual(GemmDepthSplit.parts(batch: 1, m: 100_000, n: 16, k: dk), 1)  // tall: the grid's row tiles
+        XCTAssertEqual(GemmDepthSplit.parts(batch: 1, m: 64, n: 64, k: 8191), 1)
         let da = kernelRandom(2 * dm * dk, seed: 3).map { Float($0) }, db = kernelRandom(2 * dk * dn, seed: 4).map { Float($0) }
         var deep: [[Float]] = []
         for t in [1, 2, 5] {

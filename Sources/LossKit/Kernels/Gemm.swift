@@ -102,10 +102,12 @@ public func gemmBatched<T: KernelFloat>(
 enum GemmDepthSplit {
     static let depth = 4096
 
-    /// Parts for a `batch × (m × n × k)` product: 1 (no split) unless k ≥ 2·depth and whole-size
-    /// tiles would number fewer than the grid's minimum of 8.
+    /// Parts for a `batch × (m × n × k)` product: 1 (no split) unless k ≥ 2·depth, each output
+    /// matrix has at most 2¹⁸ entries (512 × 512: a tall product, 10⁵ × 16, keeps the grid's
+    /// many row tiles rather than as many parts as its depth allows) and whole-size tiles would
+    /// number fewer than the grid's minimum of 8.
     static func parts(batch: Int, m: Int, n: Int, k: Int) -> Int {
-        guard k >= 2 * depth else { return 1 }
+        guard k >= 2 * depth, m * n <= 1 << 18 else { return 1 }
         let whole = gemmTileGrid(count: batch, m: m, n: n, minTiles: 1)
         guard batch * whole.rowTiles * whole.colTiles < 8 else { return 1 }
         return (k + depth - 1) / depth
