@@ -69,25 +69,40 @@ public func gemmBatched<T: KernelFloat>(
     beta: T, c: UnsafeMutablePointer<T>, ldc: Int, strideC: Int
 ) {
     if batch <= 0 || m <= 0 || n <= 0 { return }
+    // One part of the whole depth, written straight into C; or parts of GemmDepthSplit.depth,
+    // each into its own partial C (part p of problem bi at partial + (p·batch + bi)·m·n,
+    // row-major m × n), summed below in part order.
     let parts = GemmDepthSplit.parts(batch: batch, m: m, n: n, k: k)
-    if parts > 1 {
-        gemmBatchedSplitDepth(parts: parts, batch: batch, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                              a: a, lda: lda, strideA: strideA, b: b, ldb: ldb, strideB: strideB,
-                              beta: beta, c: c, ldc: ldc, strideC: strideC)
-        return
-    }
-    let grid = gemmTileGrid(count: batch, m: m, n: n)
+    let depth = parts > 1 ? GemmDepthSplit.depth : k
+    let partial: UnsafeMutablePointer<T>? = parts > 1 ? .allocate(capacity: parts * batch * m * n) : nil
+    defer { partial?.deallocate() }
+    let grid = gemmTileGrid(count: batch * parts, m: m, n: n)
     let perMatrix = grid.rowTiles * grid.colTiles
-    forEachGemmTile(batch * perMatrix, work: batch * m * n * max(k, 1), tileShape: (grid.rows, grid.cols, k), T.self) { t, space in
-        let bi = t / perMatrix
-        let i0 = ((t % perMatrix) / grid.colTiles) * grid.rows
-        let j0 = (t % grid.colTiles) * grid.cols
-        let am = StridedMatrix(base: a + bi * strideA, rowStride: transA ? 1 : lda, colStride: transA ? lda : 1)
-        let bm = StridedMatrix(base: b + bi * strideB, rowStride: transB ? 1 : ldb, colStride: transB ? ldb : 1)
+    forEachGemmTile(parts * batch * perMatrix, work: batch * m * n * max(k, 1), tileShape: (grid.rows, grid.cols, depth), T.self) { t, space in
+        let part = t / (batch * perMatrix), r = t % (batch * perMatrix)
+        let bi = r / perMatrix
+        let i0 = ((r % perMatrix) / grid.colTiles) * grid.rows
+        let j0 = (r % grid.colTiles) * grid.cols
+        let p0 = part * depth
+        let am = StridedMatrix(base: a + bi * strideA + (transA ? p0 * lda : p0), rowStride: transA ? 1 : lda, colStride: transA ? lda : 1)
+        let bm = StridedMatrix(base: b + bi * strideB + (transB ? p0 : p0 * ldb), rowStride: transB ? 1 : ldb, colStride: transB ? ldb : 1)
+        let (out, ldo, betaPart) = partial.map { ($0 + ((part * batch + bi) * m + i0) * n + j0, n, T(0)) }
+            ?? (c + bi * strideC + i0 * ldc + j0, ldc, beta)
         gemmTile(
-            m: min(grid.rows, m - i0), n: min(grid.cols, n - j0), k: k,
+            m: min(grid.rows, m - i0), n: min(grid.cols, n - j0), k: min(depth, k - p0),
             alpha: alpha, a: am, i0: i0, b: bm, j0: j0,
-            beta: beta, c: c + bi * strideC + i0 * ldc + j0, ldc: ldc, space: space)
+            beta: betaPart, c: out, ldc: ldo, space: space)
+    }
+    guard let partial else { return }
+    for bi in 0..<batch {
+        for i in 0..<m {
+            let dst = c + bi * strideC + i * ldc
+            for j in 0..<n {
+                var sum = partial[(bi * m + i) * n + j]
+                for p in 1..<parts { sum += partial[((p * batch + bi) * m + i) * n + j] }
+                dst[j] = beta == 0 ? sum : sum + beta * dst[j]
+            }
+        }
     }
 }
 
@@ -95,8 +110,8 @@ public func gemmBatched<T: KernelFloat>(
 /// for VGG's first block at 224² — leave the tile grid too few tiles: it cut such a product into 8
 /// tiles of 18 × 32, each packing its 50176-deep panels for 2–3 micro-tiles of multiply-adds, and
 /// the style-1 perceptual row's Gram forwards (3.5 GFLOP a step) ran at ~58 GFLOP/s (perf).
-/// Such a product is split along the depth instead, into parts of `depth`, each computed over
-/// whole matrices into its own partial C; the partials are then summed in part order. The split
+/// Such a product is split along the depth instead (`gemmBatched`), into parts of `depth`, each
+/// computed over whole matrices into its own partial C; the partials are then summed in part order. The split
 /// is a fixed function of the shape, so results stay the same bits for any thread count (they
 /// are not the unsplit order's bits).
 enum GemmDepthSplit {
@@ -111,42 +126,5 @@ enum GemmDepthSplit {
         let whole = gemmTileGrid(count: batch, m: m, n: n, minTiles: 1)
         guard batch * whole.rowTiles * whole.colTiles < 8 else { return 1 }
         return (k + depth - 1) / depth
-    }
-}
-
-private func gemmBatchedSplitDepth<T: KernelFloat>(
-    parts: Int, batch: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
-    alpha: T, a: UnsafePointer<T>, lda: Int, strideA: Int,
-    b: UnsafePointer<T>, ldb: Int, strideB: Int,
-    beta: T, c: UnsafeMutablePointer<T>, ldc: Int, strideC: Int
-) {
-    let grid = gemmTileGrid(count: batch * parts, m: m, n: n)
-    let perMatrix = grid.rowTiles * grid.colTiles
-    let depth = GemmDepthSplit.depth
-    // Part p of problem bi at partial + (p·batch + bi)·m·n, row-major m × n.
-    let partial = UnsafeMutablePointer<T>.allocate(capacity: parts * batch * m * n)
-    defer { partial.deallocate() }
-    forEachGemmTile(parts * batch * perMatrix, work: batch * m * n * k, tileShape: (grid.rows, grid.cols, depth), T.self) { t, space in
-        let part = t / (batch * perMatrix), r = t % (batch * perMatrix)
-        let bi = r / perMatrix
-        let i0 = ((r % perMatrix) / grid.colTiles) * grid.rows
-        let j0 = (r % grid.colTiles) * grid.cols
-        let p0 = part * depth
-        let am = StridedMatrix(base: a + bi * strideA + (transA ? p0 * lda : p0), rowStride: transA ? 1 : lda, colStride: transA ? lda : 1)
-        let bm = StridedMatrix(base: b + bi * strideB + (transB ? p0 : p0 * ldb), rowStride: transB ? 1 : ldb, colStride: transB ? ldb : 1)
-        gemmTile(
-            m: min(grid.rows, m - i0), n: min(grid.cols, n - j0), k: min(depth, k - p0),
-            alpha: alpha, a: am, i0: i0, b: bm, j0: j0,
-            beta: 0, c: partial + ((part * batch + bi) * m + i0) * n + j0, ldc: n, space: space)
-    }
-    for bi in 0..<batch {
-        for i in 0..<m {
-            let dst = c + bi * strideC + i * ldc
-            for j in 0..<n {
-                var sum = partial[(bi * m + i) * n + j]
-                for p in 1..<parts { sum += partial[((p * batch + bi) * m + i) * n + j] }
-                dst[j] = beta == 0 ? sum : sum + beta * dst[j]
-            }
-        }
     }
 }
