@@ -6,7 +6,8 @@ import LossKit
 ///     swift build -c release --product LossBench && .build/release/LossBench
 ///     /tmp/oracle/venv/bin/python bench/peer_kernels.py 2          # torch, 2 threads
 ///
-/// Environment: `LOSSBENCH_THREADS=n` (default: all cores), `LOSSBENCH_ONLY=matmul|small|image|conv`,
+/// Environment: `LOSSBENCH_THREADS=n` (default: all cores), `LOSSBENCH_ONLY=matmul|small|image|conv|vgg|pair`
+/// (`pair` runs only when named),
 /// `LOSSBENCH_CLOCK=thread` (with one thread; the peer takes `1 thread` as arguments).
 enum KernelBench {
     /// `LOSSBENCH_CLOCK=thread` times with the calling thread's CPU clock instead of the wall
@@ -82,6 +83,12 @@ enum KernelBench {
         return (flops / tf / 1e9, flops / tx / 1e9, flops / tw / 1e9)
     }
 
+    /// VGG19's convolutions 0–34 at 224²: the distinct shapes, and how many layers have each.
+    static let vgg19Convs: [(cin: Int, cout: Int, size: Int, count: Int)] = [
+        (3, 64, 224, 1), (64, 64, 224, 1), (64, 128, 112, 1), (128, 128, 112, 1), (128, 256, 56, 1),
+        (256, 256, 56, 3), (256, 512, 28, 1), (512, 512, 28, 3), (512, 512, 14, 4),
+    ]
+
     /// The convolutions of VGG19's features[:35] on a (1,3,224,224) image (PerceptualLoss's
     /// default layers): forward and input gradient per distinct shape, float32, with the
     /// implicit-im2col GEMM, with Winograd F(2×2, 3×3), as `.automatic` picks, and as
@@ -90,10 +97,7 @@ enum KernelBench {
     /// difference of the last two is the filter transforms' cost per step. GFLOP/s count
     /// the direct convolution's 2·OC·OH·OW·C·9 for every algorithm.
     static func vggLayers() {
-        let layers: [(cin: Int, cout: Int, size: Int, count: Int)] = [
-            (3, 64, 224, 1), (64, 64, 224, 1), (64, 128, 112, 1), (128, 128, 112, 1), (128, 256, 56, 1),
-            (256, 256, 56, 3), (256, 512, 28, 1), (512, 512, 28, 3), (512, 512, 14, 4),
-        ]
+        let layers = vgg19Convs
         let algorithms: [(String, Conv2dAlgorithm, Bool)] = [("gemm", .gemm, false), ("winograd", .winograd, false),
                                                              ("automatic", .automatic, false), ("cached", .automatic, true)]
         var seconds = [Double](repeating: 0, count: algorithms.count), flops = 0.0
@@ -115,6 +119,38 @@ enum KernelBench {
         }
         print(String(format: "vgg19 winograd filter transforms (automatic - cached), both orientations: %.1f ms",
                      (seconds[2] - seconds[3]) * 1e3))
+    }
+
+    /// VGG19's convolutions 2–34 run forward on a prediction and a target of (1, C, H, W), as
+    /// the perceptual loss runs them: in one `conv2dForward(inputs:)` call (one Winograd pass
+    /// over both inputs' tiles) against one call per input, filters cached, interleaved, the
+    /// median of 15 of each (ms), per layer and weighted by the layers of each shape.
+    static func pairLayers() {
+        var tp = 0.0, ts = 0.0
+        for l in vgg19Convs.dropFirst() {
+            guard let g = try? Conv2dGeometry(input: [1, l.cin, l.size, l.size], weight: [l.cout, l.cin, 3, 3], padding: (1, 1)) else { continue }
+            let x1 = filled(g.inputShape.reduce(1, *), seed: 3, Float.self), x2 = filled(g.inputShape.reduce(1, *), seed: 6, Float.self)
+            let w = filled(g.weightShape.reduce(1, *), seed: 4, Float.self)
+            let o = g.outputShape.reduce(1, *)
+            let y1 = UnsafeMutablePointer<Float>.allocate(capacity: o), y2 = UnsafeMutablePointer<Float>.allocate(capacity: o)
+            defer { y1.deallocate(); y2.deallocate() }
+            let cache = WinogradFilterCache()
+            var pair: [Double] = [], single: [Double] = []
+            x1.withUnsafeBufferPointer { a in x2.withUnsafeBufferPointer { b in w.withUnsafeBufferPointer { wp in
+                for _ in 0..<15 {
+                    pair.append(seconds { conv2dForward(g, inputs: [a.baseAddress!, b.baseAddress!], weight: wp.baseAddress!, bias: nil, outputs: [y1, y2], winogradCache: cache) })
+                    single.append(seconds {
+                        conv2dForward(g, inputs: [a.baseAddress!], weight: wp.baseAddress!, bias: nil, outputs: [y1], winogradCache: cache)
+                        conv2dForward(g, inputs: [b.baseAddress!], weight: wp.baseAddress!, bias: nil, outputs: [y2], winogradCache: cache)
+                    })
+                }
+            } } }
+            let p = pair.sorted()[7], s1 = single.sorted()[7]
+            tp += Double(l.count) * p; ts += Double(l.count) * s1
+            print(String(format: "pair %3d->%3d %3d: one call %.2f ms, two calls %.2f ms (medians of 15; fastest %.2f / %.2f)",
+                         l.cin, l.cout, l.size, p * 1e3, s1 * 1e3, (pair.min() ?? .nan) * 1e3, (single.min() ?? .nan) * 1e3))
+        }
+        print(String(format: "pair total fwd x2 (layers 2-34): one call %.1f ms, two calls %.1f ms", tp * 1e3, ts * 1e3))
     }
 
     /// Forward + input gradient of small-group convolutions with either algorithm (ms).
@@ -190,6 +226,7 @@ enum KernelBench {
         }
         if only.isEmpty || only == "image" { imageOps() }
         if only.isEmpty || only == "vgg" { vggLayers() }
+        if only == "pair" { pairLayers() }
         if !(only.isEmpty || only == "conv") { return }
         let c = conv3x3(batch: 1, channels: 64, size: 112, Float.self)
         print(String(format: "conv3x3 f32 64->64 112x112  fwd %7.1f  dx %7.1f  dw %7.1f  fwd+dx %7.1f",

@@ -247,6 +247,46 @@ final class KernelConvTests: XCTestCase {
         }
     }
 
+    /// Several inputs in one Winograd pass: each output has the bits of a call of its own with
+    /// strips of tiles that span images and inputs, for any thread count and chunk size, float32
+    /// and float64 (`testConvOfSeveralInputsGivesEachInputsBits` covers `conv2dForward(inputs:)`).
+    func testWinogradOfSeveralInputsGivesEachInputsOwnBits() throws {
+        let saved = LossKitRuntime.threads
+        defer { LossKitRuntime.threads = saved }
+        func check<T: KernelFloat>(_: T.Type, input: [Int], outChannels: Int, inputs count: Int, seed: UInt64) throws {
+            let g = try Conv2dGeometry(input: input, weight: [outChannels, input[1], 3, 3], bias: [outChannels], padding: (1, 1))
+            let w = kernelRandom(g.weightShape.reduce(1, *), seed: seed).map { T(Double($0)) }
+            let b = kernelRandom(outChannels, seed: seed + 1).map { T(Double($0)) }
+            let xs = (0..<count).map { i in kernelRandom(g.inputShape.reduce(1, *), seed: seed + 2 + UInt64(i)).map { T(Double($0)) } }
+            let n = g.outputShape.reduce(1, *)
+            LossKitRuntime.threads = 1
+            let want: [[UInt64]] = xs.map { x in
+                var y = sized(n, T.self)
+                conv2dWinograd(g, input: x, weight: w, flipped: false, bias: b, output: &y)
+                return y.map { Double($0).bitPattern }
+            }
+            let inputs = xs.map { x in UnsafeMutablePointer<T>.allocate(capacity: x.count) }
+            let ys = (0..<count).map { _ in UnsafeMutablePointer<T>.allocate(capacity: n) }
+            defer { (inputs + ys).forEach { $0.deallocate() } }
+            for (p, x) in zip(inputs, xs) { p.initialize(from: x, count: x.count) }
+            for (threads, chunkBytes) in [(1, 1 << 20), (2, 1 << 20), (3, 1), (2, 16 * input[1] * 16 * MemoryLayout<T>.size)] {
+                LossKitRuntime.threads = threads
+                ys.forEach { $0.initialize(repeating: .nan, count: n) }
+                conv2dWinograd(g, inputs: inputs.map { UnsafePointer($0) }, weight: w, flipped: false, bias: b, outputs: ys,
+                               chunkBytes: chunkBytes)
+                for i in 0..<count {
+                    XCTAssertTrue(UnsafeBufferPointer(start: ys[i], count: n).map { Double($0).bitPattern } == want[i],
+                                  "\(T.self) \(input) input \(i) of \(count), \(threads) threads, chunk \(chunkBytes)")
+                }
+            }
+        }
+        // 42 tiles per image, 84 per input: strips of 16 (float32) or 8 (float64) end inside images and inputs.
+        try check(Float.self, input: [2, 18, 13, 11], outChannels: 20, inputs: 3, seed: 1000)
+        try check(Double.self, input: [2, 18, 13, 11], outChannels: 20, inputs: 3, seed: 1010)
+        // Rows of 9 tiles, 18 columns wide: side-by-side groups of 4 next to image boundaries.
+        try check(Float.self, input: [1, 16, 10, 18], outChannels: 16, inputs: 2, seed: 1020)
+    }
+
     /// A layer's WinogradFilterCache: the same bits as transforming on every call, for the
     /// forward and the input gradient, on first and later calls; a weight of another shape
     /// handed to the same cache is transformed anew, not read from the old entry. Each

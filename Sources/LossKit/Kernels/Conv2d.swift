@@ -46,7 +46,8 @@ public func conv2dForward<T: KernelFloat>(
 
 /// `outputs[i] = conv2d(inputs[i], weight, bias)` for inputs of one shape (a network layer's
 /// prediction and target), each as the one-input form computes it; the Winograd path transforms
-/// the filters once for all of them (one use of `winogradCache`). Preconditions as above, per pair.
+/// the filters once for all of them (one use of `winogradCache`) and runs their tiles in one
+/// pass. Preconditions as above, per pair.
 @_specialize(exported: true, where T == Float)
 @_specialize(exported: true, where T == Double)
 public func conv2dForward<T: KernelFloat>(
@@ -58,9 +59,7 @@ public func conv2dForward<T: KernelFloat>(
             inChannels: g.inChannels, outChannels: g.outChannels, outHeight: g.outHeight, outWidth: g.outWidth)))
         && Winograd23.applies(g) {
         let filters = winogradCache?.filters(g, weight: weight, flipped: false) ?? WinogradFilters(g, weight: weight, flipped: false)
-        for (input, output) in zip(inputs, outputs) {
-            conv2dWinograd(g, input: input, weight: weight, flipped: false, bias: bias, output: output, filters: filters)
-        }
+        conv2dWinograd(g, inputs: inputs, weight: weight, flipped: false, bias: bias, outputs: outputs, filters: filters)
         return
     }
     for (input, output) in zip(inputs, outputs) {

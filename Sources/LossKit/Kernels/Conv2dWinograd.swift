@@ -228,21 +228,43 @@ public final class WinogradFilterCache: @unchecked Sendable {
 /// (`weight` then holds `[g.inChannels, g.outChannels, 3, 3]` as the forward conv stores it).
 /// `chunkBytes` bounds each worker's transformed chunk (V and M); tests lower it to cover several chunks.
 /// `filters`: the transformed `weight` (for `g` and `flipped`) when the caller has them.
-@_specialize(where T == Float) @_specialize(where T == Double)
 func conv2dWinograd<T: KernelFloat>(
     _ g: Conv2dGeometry, input: UnsafePointer<T>, weight: UnsafePointer<T>, flipped: Bool,
     bias: UnsafePointer<T>?, output: UnsafeMutablePointer<T>, chunkBytes: Int = 1 << 20,
+    filters: WinogradFilters<T>? = nil
+) {
+    conv2dWinograd(g, inputs: [input], weight: weight, flipped: flipped, bias: bias, outputs: [output],
+                   chunkBytes: chunkBytes, filters: filters)
+}
+
+/// `outputs[i] = conv2d(inputs[i], weight, bias)` as above, for inputs of `g`'s shape (a network
+/// layer's prediction and target), in one pass over the tiles of all of them: each tile is
+/// computed exactly as in a call of its own (same bits), but the GEMMs' columns and the workers'
+/// runs span every input. Why one pass: VGG's 28² and 14² layers have 196 and 49 tiles per
+/// image, 13 and 4 strips of 16, and one input at a time the two workers split them unevenly
+/// and meet at a barrier twice. Measured (LossBench `LOSSBENCH_ONLY=pair`, VGG19's forwards of
+/// layers 2–34 on two 224² inputs, filters cached, medians of 15, three runs): one pass 312,
+/// 344, 307 ms against 319, 349, 318 ms for a call per input, 5–8 % on the 28² layers.
+@_specialize(where T == Float) @_specialize(where T == Double)
+func conv2dWinograd<T: KernelFloat>(
+    _ g: Conv2dGeometry, inputs: [UnsafePointer<T>], weight: UnsafePointer<T>, flipped: Bool,
+    bias: UnsafePointer<T>?, outputs: [UnsafeMutablePointer<T>], chunkBytes: Int = 1 << 20,
     filters: WinogradFilters<T>? = nil
 ) {
     let nr = T.Vector.scalarCount
     let cIn = g.inChannels, k = g.outChannels
     let h = g.height, w = g.width, oh = g.outHeight, ow = g.outWidth
     let tilesH = (oh + 1) / 2, tilesW = (ow + 1) / 2
-    let tiles = g.batch * tilesH * tilesW
+    // Images of all inputs, numbered input by input: image n is image n % batch of input n / batch.
+    let batch = g.batch, images = min(inputs.count, outputs.count) * batch
+    let tiles = images * tilesH * tilesW
     if tiles == 0 || k == 0 { return }
+    /// Image n's first input plane and first output plane.
+    @inline(__always) func inputImage(_ n: Int) -> UnsafePointer<T> { inputs[n / batch] + (n % batch) * cIn * h * w }
+    @inline(__always) func outputImage(_ n: Int) -> UnsafeMutablePointer<T> { outputs[n / batch] + (n % batch) * k * oh * ow }
     if cIn == 0 {
-        for n in 0..<g.batch {
-            for o in 0..<k { (output + (n * k + o) * oh * ow).initialize(repeating: bias?[o] ?? 0, count: oh * ow) }
+        for n in 0..<images {
+            for o in 0..<k { (outputImage(n) + o * oh * ow).initialize(repeating: bias?[o] ?? 0, count: oh * ow) }
         }
         return
     }
@@ -297,13 +319,16 @@ func conv2dWinograd<T: KernelFloat>(
     /// `v`, the strip's block of V: channel c's point ξ at v + (ξ·C + c)·nr. A strip's 16 points
     /// together, so that the step writes one contiguous block (and the output transform reads one).
     @inline(__always) func transformInput(_ t0: Int, lanes: Int, into v: UnsafeMutablePointer<T>,
-                                          _ lane: UnsafeMutablePointer<Int>, _ d: UnsafeMutablePointer<T>) {
-        // Per lane: image, patch origin row and column (image −1 past the chunk's end).
+                                          _ lane: UnsafeMutablePointer<Int>, _ image: UnsafeMutablePointer<UnsafePointer<T>>,
+                                          _ d: UnsafeMutablePointer<T>) {
+        // Per lane: image, patch origin row and column (image −1 past the chunk's end), and
+        // the image's first plane.
         for l in 0..<nr {
             if l >= lanes { lane[3 * l] = -1; continue }
             tileOrigin(t0 + l, lane + 3 * l)
             lane[3 * l + 1] -= ph
             lane[3 * l + 2] -= pw
+            image[l] = inputImage(lane[3 * l])
         }
         // Groups of 4 lanes whose patches sit side by side inside one image's rows
         // (float32 only): gathered by 4 row loads and a 4×4 transpose per patch row.
@@ -314,18 +339,17 @@ func conv2dWinograd<T: KernelFloat>(
             for l in 0..<nr {
                 if (quadInside >> (l / 4)) & 1 != 0 {
                     if l % 4 == 0 {
-                        winogradGatherQuad(input + (lane[3 * l] * cIn + c) * h * w + lane[3 * l + 1] * w + lane[3 * l + 2],
+                        winogradGatherQuad(image[l] + c * h * w + lane[3 * l + 1] * w + lane[3 * l + 2],
                                            rowStride: w, into: d + l, laneStride: nr)
                     }
                     continue
                 }
-                let n = lane[3 * l]
-                if n < 0 {
+                if lane[3 * l] < 0 {
                     for p in 0..<16 { d[p * nr + l] = 0 }
                     continue
                 }
                 let iy0 = lane[3 * l + 1], ix0 = lane[3 * l + 2]
-                let plane = input + (n * cIn + c) * h * w
+                let plane = image[l] + c * h * w
                 if iy0 >= 0 && iy0 + 4 <= h && ix0 >= 0 && ix0 + 4 <= w {
                     for i in 0..<4 {
                         let row = plane + (iy0 + i) * w + ix0
@@ -365,10 +389,15 @@ func conv2dWinograd<T: KernelFloat>(
     /// Output transform Aᵀ·M·A of the strip of tiles from `t0` (`lanes` of them), from `mStrip`
     /// (output channel o's point ξ at mStrip + (ξ·K + o)·nr), cropped to the output.
     @inline(__always) func transformOutput(_ t0: Int, lanes: Int, from mStrip: UnsafePointer<T>,
-                                           _ tileAt: UnsafeMutablePointer<Int>, _ tb: UnsafeMutablePointer<T>) {
-        // Per lane: image, first output row and column; groups of 4 lanes whose 2×2
-        // blocks sit side by side inside the output (float32: two interleaving stores per row).
-        for l in 0..<lanes { tileOrigin(t0 + l, tileAt + 3 * l) }
+                                           _ tileAt: UnsafeMutablePointer<Int>, _ image: UnsafeMutablePointer<UnsafeMutablePointer<T>>,
+                                           _ tb: UnsafeMutablePointer<T>) {
+        // Per lane: image, first output row and column, the image's first plane; groups of 4
+        // lanes whose 2×2 blocks sit side by side inside the output (float32: two interleaving
+        // stores per row).
+        for l in 0..<lanes {
+            tileOrigin(t0 + l, tileAt + 3 * l)
+            image[l] = outputImage(tileAt[3 * l])
+        }
         let quadInside = sideBySideQuads(tileAt, lanes: lanes) { oy0, ox0 in oy0 + 2 <= oh && ox0 + 8 <= ow }
         let step = k * nr  // from point ξ to ξ + 1
         for o in 0..<k {
@@ -387,8 +416,8 @@ func conv2dWinograd<T: KernelFloat>(
                 storeVector(y.0 + bv, r); storeVector(y.1 + bv, r + nr)
             }
             for l in 0..<lanes {
-                let n = tileAt[3 * l], oy0 = tileAt[3 * l + 1], ox0 = tileAt[3 * l + 2]
-                let plane = output + (n * k + o) * oh * ow
+                let oy0 = tileAt[3 * l + 1], ox0 = tileAt[3 * l + 2]
+                let plane = image[l] + o * oh * ow
                 if (quadInside >> (l / 4)) & 1 != 0 {
                     if l % 4 == 0 {
                         winogradScatterQuad(tb + l, laneStride: nr, into: plane + oy0 * ow + ox0, rowStride: ow)
@@ -409,7 +438,10 @@ func conv2dWinograd<T: KernelFloat>(
         let space = GemmWorkspace<T>(m: k, n: chunkStrips * nr, k: cIn)
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * nr) { laneBuf in
           withUnsafeTemporaryAllocation(of: T.self, capacity: 16 * nr) { dBuf in
+          withUnsafeTemporaryAllocation(of: UnsafePointer<T>.self, capacity: nr) { inBuf in
+          withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<T>.self, capacity: nr) { outBuf in
             let lane = laneBuf.baseAddress!, d = dBuf.baseAddress!
+            let inImage = inBuf.baseAddress!, outImage = outBuf.baseAddress!
             var s0 = totalStrips * wk / workers
             let sEnd = totalStrips * (wk + 1) / workers
             while s0 < sEnd {
@@ -417,7 +449,7 @@ func conv2dWinograd<T: KernelFloat>(
                 let ld = strips * nr  // columns of each M[ξ]
                 for s in 0..<strips {
                     let t = (s0 + s) * nr
-                    transformInput(t, lanes: min(nr, tiles - t), into: v + s * 16 * cIn * nr, lane, d)
+                    transformInput(t, lanes: min(nr, tiles - t), into: v + s * 16 * cIn * nr, lane, inImage, d)
                 }
                 // 16 GEMMs: M[ξ] (K × ld) = U[ξ] · V[ξ], M laid out like V: strip s of M[ξ], output
                 // channel o, at m + ((s·16 + ξ)·K + o)·nr. Columns in blocks of at most nc.
@@ -434,10 +466,12 @@ func conv2dWinograd<T: KernelFloat>(
                 }
                 for s in 0..<strips {
                     let t = (s0 + s) * nr
-                    transformOutput(t, lanes: min(nr, tiles - t), from: m + s * 16 * k * nr, lane, d)
+                    transformOutput(t, lanes: min(nr, tiles - t), from: m + s * 16 * k * nr, lane, outImage, d)
                 }
                 s0 += strips
             }
+          }
+          }
           }
         }
     }
